@@ -1,0 +1,1 @@
+"""Built-in plugins: ordinary plugins the core registers through the same plugin manager."""

@@ -1,0 +1,124 @@
+"""Popularity by customer segment and channel, time-decayed: the cold-start fallback.
+
+Counts successful orders (and, lightly, current holdings), each weighted by
+``0.5 ** (age / half_life_days)``, then shrinks the segment-and-channel rate towards the
+segment rate and that towards the global rate, so a thin cell borrows from its parents instead
+of collapsing to noise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from recommender import (
+    CHANNEL_IDS,
+    Candidate,
+    Catalog,
+    Config,
+    ModelError,
+    Moment,
+    RequestContext,
+    Strategy,
+    TrainingData,
+    ValueTier,
+    hookimpl,
+)
+from recommender.strategy import top_n
+from recommender.training import MOMENTS, TIERS
+
+DAY = 86400
+
+
+class PopularityStrategy(Strategy):
+    """Time-decayed popularity per value tier and channel, shrunk towards its parents."""
+
+    name = "popularity"
+
+    def __init__(self, catalog: Catalog, *, half_life_days: float = 30.0,
+                 prior_strength: float = 20.0, holding_weight: float = 0.1):
+        if half_life_days <= 0:
+            raise ValueError(f"half_life_days must be > 0, got {half_life_days!r}")
+        if prior_strength < 0:
+            raise ValueError(f"prior_strength must be >= 0, got {prior_strength!r}")
+        self.catalog = catalog
+        self.half_life_days = float(half_life_days)
+        self.prior_strength = float(prior_strength)
+        self.holding_weight = float(holding_weight)
+        self.table: np.ndarray | None = None  # tiers x channels x products
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.table is not None
+
+    def fit(self, data: TrainingData) -> Self:
+        n_tiers, n_channels, n_products = len(TIERS), len(CHANNEL_IDS), data.n_products
+        ev = data.events
+        success = ev.kind == MOMENTS.index(Moment.SUCCESS)
+        age_days = (data.now - ev.ts[success]) / DAY
+        w = np.power(0.5, age_days / self.half_life_days)
+        tier = data.value_tier[ev.customer[success]].astype(np.int64)
+        cell = (tier * n_channels + ev.channel[success]) * n_products + ev.product[success]
+        counts = np.bincount(cell, weights=w, minlength=n_tiers * n_channels * n_products)
+        counts = counts.reshape(n_tiers, n_channels, n_products)
+
+        # Holdings count once per customer and segment, on every channel alike.
+        held = data.holdings.tocoo()
+        holding_counts = np.bincount(
+            data.value_tier[held.row].astype(np.int64) * n_products + held.col,
+            minlength=n_tiers * n_products).reshape(n_tiers, 1, n_products)
+        counts = counts + self.holding_weight * holding_counts
+
+        m = self.prior_strength
+        total = counts.sum(axis=(0, 1))
+        p_global = total / max(total.sum(), 1e-12)
+        seg = counts.sum(axis=1)
+        p_seg = (seg + m * p_global) / (seg.sum(axis=1, keepdims=True) + m)
+        cell_total = counts.sum(axis=2, keepdims=True)
+        p_cell = (counts + m * p_seg[:, None, :]) / (cell_total + m)
+        orderable = data.catalog.orderable
+        self.table = np.where(orderable, p_cell, 0.0).astype(np.float32)
+        return self
+
+    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+        if self.table is None:
+            return []
+        tier = TIERS.index(ValueTier(context.customer.value_tier))
+        channel = CHANNEL_IDS.index(context.channel.id)
+        scores = self.table[tier, channel]
+        exclude = self.catalog.indices(context.customer.holdings)
+        reason = (f"popular with {context.customer.value_tier}-value customers on the "
+                  f"{context.channel.id} channel")
+        ids = self.catalog.ids
+        return [Candidate(ids[i], float(scores[i]), reason)
+                for i in top_n(scores, n, exclude=exclude)]
+
+    def save(self, directory: Path) -> None:
+        if self.table is None:
+            raise ModelError("popularity: cannot save an unfitted model")
+        np.save(directory / "table.npy", self.table, allow_pickle=False)
+        (directory / "settings.json").write_text(json.dumps(self.describe()))
+
+    def load(self, directory: Path) -> Self:
+        try:
+            table = np.load(directory / "table.npy", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"popularity: cannot read {directory / 'table.npy'}: {e}") from e
+        expected = (len(TIERS), len(CHANNEL_IDS), len(self.catalog))
+        if table.shape != expected:
+            raise ModelError(f"popularity: table shape {table.shape} does not match the "
+                             f"catalog {expected}")
+        self.table = table
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"half_life_days": self.half_life_days, "prior_strength": self.prior_strength,
+                "holding_weight": self.holding_weight}
+
+
+@hookimpl
+def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
+    return [PopularityStrategy(catalog, **config.strategy_settings("popularity"))]

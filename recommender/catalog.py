@@ -1,0 +1,547 @@
+"""The product catalog: businesses, their eligibility, prerequisites, conflicts and upgrades.
+
+Loaded from TOML and validated as a whole on load. Besides the per-product records it keeps the
+same facts as NumPy arrays indexed by product position, so eligibility for a request is a few
+vector operations over the catalog, not a Python loop over products.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .context import (
+    CHANNEL_IDS,
+    OS,
+    Lifecycle,
+    Network,
+    Persona,
+    RequestContext,
+    ValueTier,
+)
+from .errors import CatalogError, UnknownProductError
+
+
+class ProductKind(StrEnum):
+    """An orderable business is a candidate; a query service (bill, balance) never is."""
+
+    BUSINESS = "business"
+    QUERY = "query"
+
+
+class Exclusion(IntEnum):
+    """Why a customer cannot take a business. 0 means they can."""
+
+    OK = 0
+    UNKNOWN_PRODUCT = 1
+    NOT_ORDERABLE = 2
+    CURRENT_PRODUCT = 3
+    HELD = 4
+    CONFLICT = 5
+    MISSING_PREREQUISITE = 6
+    SUPERSEDED = 7
+    TERMINAL_NETWORK = 8
+    TERMINAL_SMARTPHONE = 9
+    TERMINAL_OS = 10
+    CHANNEL = 11
+    CUSTOMER_TIER = 12
+    CUSTOMER_PERSONA = 13
+    CUSTOMER_LIFECYCLE = 14
+    CUSTOMER_TENURE = 15
+
+    @property
+    def code(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """Conditions a customer and terminal must meet; an empty set means no condition."""
+
+    min_network: Network | None = None
+    smartphone: bool = False
+    os: frozenset[OS] = frozenset()
+    value_tiers: frozenset[ValueTier] = frozenset()
+    personas: frozenset[Persona] = frozenset()
+    lifecycles: frozenset[Lifecycle] = frozenset()
+    min_tenure_months: int = 0
+
+    def describe(self) -> list[str]:
+        """Plain-language conditions, for a front-end to say "needs a 5G phone"."""
+        out = []
+        if self.min_network is not None:
+            out.append(f"needs a {self.min_network.value} terminal")
+        if self.smartphone:
+            out.append("needs a smartphone")
+        if self.os:
+            out.append("needs " + " or ".join(sorted(o.value for o in self.os)))
+        if self.value_tiers:
+            out.append("for " + "/".join(sorted(t.value for t in self.value_tiers)) + " value")
+        if self.personas:
+            out.append("for " + "/".join(sorted(p.value for p in self.personas)) + " personas")
+        if self.lifecycles:
+            out.append("in lifecycle " + "/".join(sorted(s.value for s in self.lifecycles)))
+        if self.min_tenure_months:
+            out.append(f"needs {self.min_tenure_months} months of tenure")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One business (业务) of the catalog."""
+
+    id: str
+    name: str
+    category: str
+    kind: ProductKind = ProductKind.BUSINESS
+    price: float = 0.0
+    channels: frozenset[str] = frozenset(CHANNEL_IDS)
+    eligibility: Eligibility = field(default_factory=Eligibility)
+    requires: frozenset[str] = frozenset()
+    requires_any: frozenset[str] = frozenset()
+    conflicts: frozenset[str] = frozenset()
+    upgrades: frozenset[str] = frozenset()
+    name_en: str | None = None
+    description: str | None = None
+
+    @property
+    def orderable(self) -> bool:
+        return self.kind is ProductKind.BUSINESS
+
+
+_PRODUCT_KEYS = {
+    "id", "name", "name_en", "description", "category", "kind", "price", "channels",
+    "eligibility", "requires", "requires_any", "conflicts", "upgrades",
+}
+_ELIGIBILITY_KEYS = {
+    "min_network", "smartphone", "os", "value_tiers", "personas", "lifecycles",
+    "min_tenure_months",
+}
+
+
+class Catalog:
+    """All products, validated as a whole, with vectorised eligibility.
+
+    Conflicts are made symmetric: if A names B as a conflict, B conflicts with A too.
+    """
+
+    def __init__(self, products: Iterable[Product], *, source: str = "<catalog>"):
+        self.source = source
+        self.products: tuple[Product, ...] = tuple(products)
+        self.ids: tuple[str, ...] = tuple(p.id for p in self.products)
+        self.index: dict[str, int] = {}
+        for i, p in enumerate(self.products):
+            if p.id in self.index:
+                raise CatalogError(source, p.id, "id", "duplicate product id")
+            self.index[p.id] = i
+        self._by_id = dict(zip(self.ids, self.products, strict=True))
+        self._check_relations()
+        self._build_arrays()
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def __iter__(self) -> Iterator[Product]:
+        return iter(self.products)
+
+    def __contains__(self, product_id: object) -> bool:
+        return product_id in self._by_id
+
+    def __getitem__(self, product_id: str) -> Product:
+        try:
+            return self._by_id[product_id]
+        except KeyError:
+            raise UnknownProductError(product_id) from None
+
+    def get(self, product_id: str) -> Product | None:
+        return self._by_id.get(product_id)
+
+    def indices(self, product_ids: Iterable[str]) -> np.ndarray:
+        """Positions of known ``product_ids`` (unknown ones are skipped)."""
+        index = self.index
+        return np.fromiter(
+            (index[p] for p in product_ids if p in index), dtype=np.int64
+        )
+
+    def conflicts_of(self, product_id: str) -> frozenset[str]:
+        """Every product that conflicts with ``product_id``, in either direction."""
+        i = self.index[self[product_id].id]
+        return frozenset(self.ids[j] for j in self._conflicts[i])
+
+    def upgrade_paths(self, product_id: str) -> tuple[str, ...]:
+        """Products that upgrade (replace) ``product_id``."""
+        i = self.index[self[product_id].id]
+        return tuple(self.ids[j] for j in self._upgraded_by[i])
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def _check_relations(self) -> None:
+        for p in self.products:
+            for field_name in ("requires", "requires_any", "conflicts", "upgrades"):
+                for other in sorted(getattr(p, field_name)):
+                    if other not in self.index:
+                        raise CatalogError(
+                            self.source, p.id, field_name, f"unknown product {other!r}"
+                        )
+                    if other == p.id:
+                        raise CatalogError(self.source, p.id, field_name,
+                                           "names the product itself")
+            both = (p.requires | p.requires_any) & p.conflicts
+            if both:
+                raise CatalogError(
+                    self.source, p.id, "conflicts",
+                    f"{sorted(both)[0]!r} is both a prerequisite and a conflict",
+                )
+        self._check_prerequisite_cycles()
+
+    def _check_prerequisite_cycles(self) -> None:
+        graph = {p.id: sorted(p.requires | p.requires_any) for p in self.products}
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+
+        for root in self.ids:
+            if state.get(root):
+                continue
+            path: list[str] = []
+            stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph[root]))]
+            state[root] = 1
+            path.append(root)
+            while stack:
+                node, children = stack[-1]
+                child = next(children, None)
+                if child is None:
+                    stack.pop()
+                    path.pop()
+                    state[node] = 2
+                elif state.get(child) == 1:
+                    cycle = path[path.index(child):] + [child]
+                    raise CatalogError(
+                        self.source, child, "requires",
+                        "prerequisite cycle " + " -> ".join(cycle),
+                    )
+                elif not state.get(child):
+                    state[child] = 1
+                    path.append(child)
+                    stack.append((child, iter(graph[child])))
+
+    # -- vectorised eligibility ---------------------------------------------------------------
+
+    def _build_arrays(self) -> None:
+        n = len(self.products)
+        self.orderable = np.array([p.orderable for p in self.products], dtype=bool)
+        self.min_network = np.array(
+            [0 if p.eligibility.min_network is None else p.eligibility.min_network.rank
+             for p in self.products], dtype=np.int8)
+        self.needs_smartphone = np.array(
+            [p.eligibility.smartphone for p in self.products], dtype=bool)
+        self.min_tenure = np.array(
+            [p.eligibility.min_tenure_months for p in self.products], dtype=np.int32)
+        self.os_mask = _bitmask([p.eligibility.os for p in self.products], OS)
+        self.tier_mask = _bitmask([p.eligibility.value_tiers for p in self.products], ValueTier)
+        self.persona_mask = _bitmask([p.eligibility.personas for p in self.products], Persona)
+        self.lifecycle_mask = _bitmask(
+            [p.eligibility.lifecycles for p in self.products], Lifecycle)
+        self.channel_mask = np.array(
+            [sum(1 << CHANNEL_IDS.index(c) for c in p.channels) for p in self.products],
+            dtype=np.int64)
+        self.price = np.array([p.price for p in self.products], dtype=np.float64)
+
+        conflicts: list[set[int]] = [set() for _ in range(n)]
+        upgraded_by: list[set[int]] = [set() for _ in range(n)]
+        for i, p in enumerate(self.products):
+            for other in p.conflicts:
+                j = self.index[other]
+                conflicts[i].add(j)
+                conflicts[j].add(i)
+            for other in p.upgrades:
+                upgraded_by[self.index[other]].add(i)
+        self._conflicts = [np.array(sorted(s), dtype=np.int64) for s in conflicts]
+        self._upgraded_by = [np.array(sorted(s), dtype=np.int64) for s in upgraded_by]
+        # Products each product supersedes, so "holds the upgrade" marks the old one.
+        supersedes: list[set[int]] = [set() for _ in range(n)]
+        for i, p in enumerate(self.products):
+            supersedes[i] = {self.index[o] for o in p.upgrades}
+        self._supersedes = [np.array(sorted(s), dtype=np.int64) for s in supersedes]
+        self._requires = [np.array(sorted(self.index[o] for o in p.requires), dtype=np.int64)
+                          for p in self.products]
+        self._requires_any = [
+            np.array(sorted(self.index[o] for o in p.requires_any), dtype=np.int64)
+            for p in self.products]
+        self._has_prerequisites = np.array(
+            [bool(p.requires or p.requires_any) for p in self.products], dtype=bool)
+
+    def exclusions(self, context: RequestContext) -> np.ndarray:
+        """Per product, the first Exclusion that keeps this customer from taking it (0 = none).
+
+        Checks run from the most specific to the most general, so the reason shown is the one a
+        customer would find most useful ("you already have it" before "not on this channel").
+        """
+        n = len(self.products)
+        codes = np.zeros(n, dtype=np.int8)
+        customer, terminal = context.customer, context.terminal
+
+        def mark(mask: np.ndarray, reason: Exclusion) -> None:
+            codes[(codes == 0) & mask] = reason
+
+        mark(~self.orderable, Exclusion.NOT_ORDERABLE)
+        if context.product is not None and context.product in self.index:
+            codes[self.index[context.product]] = codes[self.index[context.product]] or \
+                Exclusion.CURRENT_PRODUCT
+        held = self.indices(customer.holdings)
+        held_mask = np.zeros(n, dtype=bool)
+        held_mask[held] = True
+        mark(held_mask, Exclusion.HELD)
+        if len(held):
+            conflicted = np.zeros(n, dtype=bool)
+            superseded = np.zeros(n, dtype=bool)
+            for i in held:
+                conflicted[self._conflicts[i]] = True
+                superseded[self._supersedes[i]] = True
+            mark(conflicted, Exclusion.CONFLICT)
+            mark(superseded, Exclusion.SUPERSEDED)
+        for i in np.flatnonzero(self._has_prerequisites & (codes == 0)):
+            req, req_any = self._requires[i], self._requires_any[i]
+            if (len(req) and not held_mask[req].all()) or (
+                len(req_any) and not held_mask[req_any].any()
+            ):
+                codes[i] = Exclusion.MISSING_PREREQUISITE
+        mark(self.min_network > terminal.network.rank, Exclusion.TERMINAL_NETWORK)
+        if not terminal.smartphone:
+            mark(self.needs_smartphone, Exclusion.TERMINAL_SMARTPHONE)
+        os_bit = 0 if terminal.os is None else 1 << _member_index(OS, terminal.os)
+        mark((self.os_mask != 0) & ((self.os_mask & os_bit) == 0), Exclusion.TERMINAL_OS)
+        channel_bit = 1 << CHANNEL_IDS.index(context.channel.id)
+        mark((self.channel_mask & channel_bit) == 0, Exclusion.CHANNEL)
+        _mark_bits(codes, self.tier_mask, ValueTier, customer.value_tier, Exclusion.CUSTOMER_TIER)
+        _mark_bits(codes, self.persona_mask, Persona, customer.persona,
+                   Exclusion.CUSTOMER_PERSONA)
+        _mark_bits(codes, self.lifecycle_mask, Lifecycle, customer.lifecycle,
+                   Exclusion.CUSTOMER_LIFECYCLE)
+        mark(self.min_tenure > customer.tenure_months, Exclusion.CUSTOMER_TENURE)
+        return codes
+
+    def explain(self, product_id: str, reason: Exclusion, context: RequestContext) -> str:
+        """A plain-language sentence for why ``product_id`` was excluded."""
+        p = self[product_id]
+        held = context.customer.holdings
+        match reason:
+            case Exclusion.NOT_ORDERABLE:
+                return f"{p.name} is a query service, not an orderable business"
+            case Exclusion.CURRENT_PRODUCT:
+                return f"{p.name} is the business being acted on"
+            case Exclusion.HELD:
+                return f"the customer already has {p.name}"
+            case Exclusion.CONFLICT:
+                clash = sorted(self.conflicts_of(p.id) & held)
+                return f"{p.name} conflicts with held " + ", ".join(self[c].name for c in clash)
+            case Exclusion.SUPERSEDED:
+                up = sorted(set(self.upgrade_paths(p.id)) & held)
+                return "the customer already holds its upgrade " + ", ".join(
+                    self[c].name for c in up)
+            case Exclusion.MISSING_PREREQUISITE:
+                missing = sorted(p.requires - held)
+                if not missing and p.requires_any:
+                    return f"{p.name} needs one of " + ", ".join(
+                        self[c].name for c in sorted(p.requires_any))
+                return f"{p.name} needs " + ", ".join(self[c].name for c in missing)
+            case Exclusion.TERMINAL_NETWORK:
+                return (f"{p.name} needs a {p.eligibility.min_network} terminal, the customer's "
+                        f"is {context.terminal.network}")
+            case Exclusion.TERMINAL_SMARTPHONE:
+                return f"{p.name} needs a smartphone"
+            case Exclusion.TERMINAL_OS:
+                return f"{p.name} is not available on {context.terminal.os or 'this OS'}"
+            case Exclusion.CHANNEL:
+                return f"{p.name} cannot be ordered on the {context.channel.id} channel"
+            case Exclusion.CUSTOMER_TIER:
+                return f"{p.name} is not offered to {context.customer.value_tier}-value customers"
+            case Exclusion.CUSTOMER_PERSONA:
+                return f"{p.name} is not offered to this customer persona"
+            case Exclusion.CUSTOMER_LIFECYCLE:
+                return f"{p.name} is not offered at lifecycle stage {context.customer.lifecycle}"
+            case Exclusion.CUSTOMER_TENURE:
+                return (f"{p.name} needs {p.eligibility.min_tenure_months} months of tenure, the "
+                        f"customer has {context.customer.tenure_months}")
+        return f"{p.name} is not available ({reason.code})"
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Catalog:
+        """Load and validate a catalog file; every error names the file, product and field."""
+        path = Path(path)
+        source = str(path)
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise CatalogError(source, None, None, "file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise CatalogError(source, None, None, f"not valid TOML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise CatalogError(source, None, None, f"not UTF-8: {e}") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<catalog>") -> Catalog:
+        unknown = set(data) - {"product"}
+        if unknown:
+            raise CatalogError(source, None, sorted(unknown)[0], "unknown top-level key")
+        entries = data.get("product")
+        if not isinstance(entries, list) or not entries:
+            raise CatalogError(source, None, "product", "needs at least one [[product]] table")
+        return cls((_parse_product(e, i, source) for i, e in enumerate(entries)), source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The catalog as TOML-ready data (round-trips through ``from_dict``)."""
+        return {"product": [product_to_dict(p) for p in self.products]}
+
+
+def product_to_dict(p: Product) -> dict[str, Any]:
+    """A product as plain data, for TOML and JSON."""
+    e = p.eligibility
+    eligibility: dict[str, Any] = {}
+    if e.min_network is not None:
+        eligibility["min_network"] = e.min_network.value
+    if e.smartphone:
+        eligibility["smartphone"] = True
+    for key in ("os", "value_tiers", "personas", "lifecycles"):
+        values = getattr(e, key)
+        if values:
+            eligibility[key] = sorted(v.value for v in values)
+    if e.min_tenure_months:
+        eligibility["min_tenure_months"] = e.min_tenure_months
+    out: dict[str, Any] = {"id": p.id, "name": p.name}
+    if p.name_en:
+        out["name_en"] = p.name_en
+    if p.description:
+        out["description"] = p.description
+    out.update(category=p.category, kind=p.kind.value, price=p.price,
+               channels=[c for c in CHANNEL_IDS if c in p.channels])
+    for key in ("requires", "requires_any", "conflicts", "upgrades"):
+        if getattr(p, key):
+            out[key] = sorted(getattr(p, key))
+    if eligibility:
+        out["eligibility"] = eligibility
+    return out
+
+
+def _bitmask(sets: Sequence[frozenset[Any]], enum: type[StrEnum]) -> np.ndarray:
+    members = list(enum)
+    return np.array([sum(1 << members.index(v) for v in s) for s in sets], dtype=np.int64)
+
+
+def _member_index(enum: type[StrEnum], value: Any) -> int:
+    return list(enum).index(value)
+
+
+def _mark_bits(codes: np.ndarray, masks: np.ndarray, enum: type[StrEnum], value: Any,
+               reason: Exclusion) -> None:
+    bit = 0 if value is None else 1 << _member_index(enum, value)
+    codes[(codes == 0) & (masks != 0) & ((masks & bit) == 0)] = reason
+
+
+def _parse_product(entry: Any, position: int, source: str) -> Product:
+    if not isinstance(entry, dict):
+        raise CatalogError(source, f"#{position + 1}", None, "each [[product]] must be a table")
+    pid = entry.get("id")
+    if not isinstance(pid, str) or not pid.strip():
+        raise CatalogError(source, f"#{position + 1}", "id",
+                           f"must be a non-empty string, got {pid!r}")
+    if pid != pid.strip() or any(c.isspace() for c in pid) or "," in pid:
+        raise CatalogError(source, pid, "id", "must not contain spaces or commas")
+
+    def err(field_name: str, message: str) -> CatalogError:
+        return CatalogError(source, pid, field_name, message)
+
+    unknown = set(entry) - _PRODUCT_KEYS
+    if unknown:
+        raise err(sorted(unknown)[0], "unknown field")
+
+    def text(key: str, required: bool = False) -> str | None:
+        value = entry.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise err(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def str_list(key: str, data: Mapping[str, Any] = entry, prefix: str = "") -> frozenset[str]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise err(prefix + key, f"must be a list of strings, got {value!r}")
+        return frozenset(value)
+
+    def enum_list(key: str, enum: type[StrEnum], data: Mapping[str, Any]) -> frozenset[Any]:
+        values = str_list(key, data, "eligibility.")
+        try:
+            return frozenset(enum(v) for v in values)
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum)
+            raise err("eligibility." + key, f"values must be among {allowed}, got "
+                      f"{sorted(values)!r}") from None
+
+    try:
+        kind = ProductKind(entry.get("kind", "business"))
+    except ValueError:
+        raise err("kind", f"must be 'business' or 'query', got {entry.get('kind')!r}") from None
+    price = entry.get("price", 0.0)
+    if isinstance(price, bool) or not isinstance(price, int | float) or price < 0 \
+            or price != price:
+        raise err("price", f"must be a non-negative number, got {price!r}")
+    channels = str_list("channels") if "channels" in entry else frozenset(CHANNEL_IDS)
+    bad = sorted(channels - set(CHANNEL_IDS))
+    if bad:
+        raise err("channels", f"unknown channel {bad[0]!r}; known: {', '.join(CHANNEL_IDS)}")
+
+    raw = entry.get("eligibility", {})
+    if not isinstance(raw, dict):
+        raise err("eligibility", "must be a table")
+    unknown = set(raw) - _ELIGIBILITY_KEYS
+    if unknown:
+        raise err("eligibility." + sorted(unknown)[0], "unknown field")
+    min_network = raw.get("min_network")
+    if min_network is not None:
+        try:
+            min_network = Network(min_network)
+        except ValueError:
+            raise err("eligibility.min_network",
+                      f"must be one of 2G, 3G, 4G, 5G, got {min_network!r}") from None
+    smartphone = raw.get("smartphone", False)
+    if not isinstance(smartphone, bool):
+        raise err("eligibility.smartphone", f"must be true or false, got {smartphone!r}")
+    tenure = raw.get("min_tenure_months", 0)
+    if isinstance(tenure, bool) or not isinstance(tenure, int) or tenure < 0:
+        raise err("eligibility.min_tenure_months",
+                  f"must be a non-negative integer, got {tenure!r}")
+
+    return Product(
+        id=pid,
+        name=text("name", required=True),  # type: ignore[arg-type]
+        name_en=text("name_en"),
+        description=text("description"),
+        category=text("category", required=True),  # type: ignore[arg-type]
+        kind=kind,
+        price=float(price),
+        channels=channels,
+        eligibility=Eligibility(
+            min_network=min_network,
+            smartphone=smartphone,
+            os=enum_list("os", OS, raw),
+            value_tiers=enum_list("value_tiers", ValueTier, raw),
+            personas=enum_list("personas", Persona, raw),
+            lifecycles=enum_list("lifecycles", Lifecycle, raw),
+            min_tenure_months=tenure,
+        ),
+        requires=str_list("requires"),
+        requires_any=str_list("requires_any"),
+        conflicts=str_list("conflicts"),
+        upgrades=str_list("upgrades"),
+    )

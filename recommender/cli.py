@@ -1,0 +1,152 @@
+"""The ``recommender`` command: sample data, training, recommending and the quickstart."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .context import CHANNEL_IDS, FailureReason, Moment
+from .engine import RecommendationRequest
+from .errors import RecommenderError
+from .workspace import DEFAULT_DIR, Workspace
+
+dir_option = click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DIR, show_default=True,
+    help="Workspace folder holding catalog, rules, config, store and models.")
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the package's own errors into a one-line message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RecommenderError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@click.group()
+@click.version_option(package_name="recommender")
+def main() -> None:
+    """Touchpoint recommendations for telecom channels: TCPC context, pluggable strategies."""
+
+
+@main.command("demo-data")
+@dir_option
+@click.option("--customers", default=2000, show_default=True, type=click.IntRange(1),
+              help="Number of customers to generate.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed.")
+@click.option("--force", is_flag=True, help="Replace an existing store in the folder.")
+@friendly_errors
+def demo_data(directory: Path, customers: int, seed: int, force: bool) -> None:
+    """Generate a seeded sample operator: catalog, rules, config, customers and events."""
+    counts = _generate(Workspace(directory), customers, seed, force)
+    click.echo(json.dumps({"dir": str(directory), **counts}))
+
+
+def _generate(ws: Workspace, customers: int, seed: int, force: bool) -> dict[str, int]:
+    from . import sampledata
+
+    ws.root.mkdir(parents=True, exist_ok=True)
+    if ws.store_path.exists():
+        if not force:
+            raise click.ClickException(
+                f"{ws.store_path} already exists; pass --force to replace it")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(ws.store_path) + suffix).unlink(missing_ok=True)
+    sampledata.write_workspace_files(ws.root)
+    t0 = time.perf_counter()
+    with ws.store() as store:
+        counts = sampledata.generate(store, ws.catalog(), customers=customers, seed=seed)
+        store.set_meta("generator", f"demo-data customers={customers} seed={seed}")
+    _progress(f"generated {customers} customers in {time.perf_counter() - t0:.1f} s")
+    return counts
+
+
+@main.command("import")
+@dir_option
+@click.argument("table", type=click.Choice(["customers", "terminals", "holdings", "events"]))
+@click.argument("csv_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@friendly_errors
+def import_(directory: Path, table: str, csv_file: Path) -> None:
+    """Import a CSV file into the store (all rows or none)."""
+    from .csvimport import import_csv
+
+    ws = Workspace(directory)
+    with ws.store() as store:
+        n = import_csv(store, ws.catalog(), table, csv_file)
+    click.echo(json.dumps({"table": table, "rows": n}))
+
+
+@main.command()
+@dir_option
+@friendly_errors
+def train(directory: Path) -> None:
+    """Fit every enabled strategy on the store and write a new model version."""
+    ws = Workspace(directory)
+    t0 = time.perf_counter()
+    model_dir = ws.train(progress=_progress)
+    click.echo(json.dumps({"model_dir": str(model_dir), "version": model_dir.name,
+                           "seconds": round(time.perf_counter() - t0, 2)}))
+
+
+@main.command()
+@dir_option
+@click.option("--customer", "customer_id", required=True, help="Customer id.")
+@click.option("--channel", required=True, type=click.Choice(CHANNEL_IDS))
+@click.option("--moment", required=True, type=click.Choice([m.value for m in Moment]))
+@click.option("--product", default=None, help="The business being queried or ordered.")
+@click.option("--failure-reason", default=None,
+              type=click.Choice([r.value for r in FailureReason]),
+              help="Why the order failed (failure moment).")
+@click.option("--k", default=None, type=click.IntRange(1), help="How many suggestions.")
+@click.option("--debug", is_flag=True, help="Also show exclusions, timings and errors.")
+@friendly_errors
+def recommend(directory: Path, customer_id: str, channel: str, moment: str,
+              product: str | None, failure_reason: str | None, k: int | None,
+              debug: bool) -> None:
+    """Print the JSON the HTTP API returns for one request."""
+    with Workspace(directory).engine(require_models=True) as engine:
+        result = engine.recommend(RecommendationRequest(
+            customer_id=customer_id, channel=channel, moment=moment, product=product,
+            failure_reason=failure_reason, k=k, debug=debug))
+    click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+
+
+@main.command()
+@dir_option
+@click.option("--customers", default=2000, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@friendly_errors
+def quickstart(directory: Path, customers: int, seed: int) -> None:
+    """Build sample data and models, then show suggestions for every moment and channel."""
+    from .quickstart import run
+
+    ws = Workspace(directory)
+    if not ws.store_path.exists():
+        click.echo(f"Generating a sample operator in {directory} ...")
+        _generate(ws, customers, seed, force=False)
+    else:
+        click.echo(f"Using the sample operator already in {directory}.")
+    click.echo("Training ...")
+    ws.train(progress=_progress)
+    run(ws, click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

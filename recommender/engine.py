@@ -1,0 +1,446 @@
+"""The engine: request -> context -> candidates -> eligibility -> blend -> response.
+
+The HTTP API, the CLI and the evaluator all call :meth:`Engine.recommend`, so what is measured
+offline is what is served. Each strategy runs isolated with a time budget: one that raises,
+overruns or returns garbage is skipped and reported by name, and the request still succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pluggy
+
+from .catalog import Catalog, Exclusion
+from .config import Config
+from .context import (
+    Customer,
+    Moment,
+    RequestContext,
+    Terminal,
+    customer_from_mapping,
+    parse_enum,
+    terminal_from_mapping,
+)
+from .errors import ContextError, PluginError, UnknownCustomerError, UnknownProductError
+from .plugin_manager import call_each, first_result, make_plugin_manager
+from .store import FeedbackEvent, Store
+from .strategy import Candidate, Strategy
+
+log = logging.getLogger("recommender")
+
+
+@dataclass(frozen=True, slots=True)
+class Ineligible:
+    """A product the customer cannot take: its id, a machine code and a plain sentence."""
+
+    product: str
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RecommendationRequest:
+    """What a channel sends: ids and whatever context it already knows, as plain data.
+
+    ``customer`` may carry inline attributes (``value_tier``, ``holdings``...) that override
+    what the context providers know; ``terminal`` likewise.
+    """
+
+    customer_id: str
+    channel: str
+    moment: str
+    product: str | None = None
+    failure_reason: str | None = None
+    k: int | None = None
+    customer: Mapping[str, Any] = field(default_factory=dict)
+    terminal: Mapping[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    product: str
+    name: str
+    score: float
+    strategies: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product": self.product, "name": self.name, "score": self.score,
+                "strategies": list(self.strategies), "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The engine's answer; ``to_dict`` is the JSON contract shared by the CLI and the API."""
+
+    request_id: str
+    model_version: str
+    moment: str
+    channel: str
+    suggestions: tuple[Suggestion, ...]
+    warnings: tuple[str, ...] = ()
+    excluded: tuple[Ineligible, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    errors: tuple[Mapping[str, str], ...] = ()
+    debug: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "request_id": self.request_id,
+            "model_version": self.model_version,
+            "moment": self.moment,
+            "channel": self.channel,
+            "suggestions": [s.to_dict() for s in self.suggestions],
+        }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        if self.debug:
+            out["excluded"] = [{"product": e.product, "reason": e.code, "detail": e.detail}
+                               for e in self.excluded]
+            out["timings"] = dict(self.timings)
+            out["errors"] = [dict(e) for e in self.errors]
+        return out
+
+
+@dataclass
+class _Run:
+    """One strategy's outcome for one request."""
+
+    name: str
+    candidates: list[Candidate] = field(default_factory=list)
+    ms: float = 0.0
+    error: tuple[str, str] | None = None  # (stage, message)
+
+
+class Engine:
+    """Runs the registered strategies for a request and returns explained, eligible suggestions.
+
+    Build one per process (it owns a thread pool) and share it across requests; it is
+    thread-safe. ``strategies`` come from the ``register_strategies`` hook.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: Config | None = None,
+        *,
+        store: Store | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
+        model_version: str = "untrained",
+    ):
+        self.catalog = catalog
+        self.config = config or Config.from_dict({})
+        self.store = store
+        self.pm = plugin_manager or make_plugin_manager()
+        self.model_version = model_version
+        self.strategies: dict[str, Strategy] = {}
+        self.sources: dict[str, str] = {}
+        for plugin_name, result, error in call_each(
+                self.pm.hook.register_strategies, config=self.config, catalog=catalog):
+            if error is not None:
+                raise PluginError(f"plugin {plugin_name!r}: register_strategies failed: "
+                                  f"{type(error).__name__}: {error}") from error
+            for strategy in result or ():
+                if not isinstance(strategy, Strategy):
+                    raise PluginError(f"plugin {plugin_name!r}: register_strategies returned "
+                                      f"{strategy!r}, not a recommender.Strategy")
+                if not strategy.name:
+                    raise PluginError(f"plugin {plugin_name!r}: a strategy has no name")
+                if strategy.name in self.strategies:
+                    raise PluginError(
+                        f"plugin {plugin_name!r}: strategy {strategy.name!r} is already "
+                        f"registered by plugin {self.sources[strategy.name]!r}")
+                self.strategies[strategy.name] = strategy
+                self.sources[strategy.name] = plugin_name
+        settings = self.config.engine
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers,
+                                        thread_name_prefix="recommender-strategy")
+        self._overrunning: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.fault_counts: dict[tuple[str, str], int] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- context ------------------------------------------------------------------------------
+
+    def build_context(self, request: RecommendationRequest) -> tuple[RequestContext, list[str]]:
+        """Gather the TCPC context through the provider hooks; returns it and any warnings.
+
+        A provider that fails is reported and skipped (the request degrades to what it carries
+        itself). Raises ContextError, UnknownCustomerError or UnknownProductError for bad input.
+        """
+        warnings: list[str] = []
+        hook = self.pm.hook
+
+        def provider_failed(plugin: str, error: BaseException) -> None:
+            warnings.append(f"context provider {plugin!r} failed: {type(error).__name__}")
+            self._report(plugin, "context", error)
+
+        if not isinstance(request.customer_id, str) or not request.customer_id.strip():
+            raise ContextError("customer.id", request.customer_id, "must be a non-empty string")
+        moment = parse_enum(Moment, "moment", request.moment)
+        channel = first_result(hook.channel_settings, provider_failed,
+                               channel_id=request.channel, config=self.config)
+        if channel is None:
+            raise ContextError("channel", request.channel, "unknown channel")
+
+        inline = dict(request.customer)
+        inline.pop("id", None)
+        stored = first_result(hook.load_customer, provider_failed,
+                              customer_id=request.customer_id, store=self.store)
+        if stored is None and not inline:
+            raise UnknownCustomerError(request.customer_id)
+        customer = customer_from_mapping({"id": request.customer_id, **inline},
+                                         base=stored if isinstance(stored, Customer) else None)
+        if len(customer.holdings) > self.config.engine.max_holdings:
+            raise ContextError("customer.holdings", f"{len(customer.holdings)} items",
+                               f"at most {self.config.engine.max_holdings} holdings")
+        for held in sorted(customer.holdings):
+            if held not in self.catalog:
+                raise UnknownProductError(held, "customer.holdings")
+
+        stored_terminal = first_result(hook.load_terminal, provider_failed,
+                                       customer_id=request.customer_id, store=self.store)
+        if stored_terminal is None and not request.terminal:
+            warnings.append("terminal unknown: assumed a 4G smartphone")
+        terminal = terminal_from_mapping(
+            request.terminal,
+            base=stored_terminal if isinstance(stored_terminal, Terminal) else None)
+
+        if request.product is not None and request.product not in self.catalog:
+            raise UnknownProductError(request.product)
+        context = RequestContext(
+            customer=customer, terminal=terminal, channel=channel, moment=moment,
+            product=request.product, failure_reason=request.failure_reason, k=request.k,
+            request_id=request.request_id or uuid.uuid4().hex,
+        )
+        extra: dict[str, Any] = {}
+        for plugin, result, error in call_each(hook.extra_context, context=context):
+            if error is not None:
+                provider_failed(plugin, error)
+            elif isinstance(result, Mapping):
+                extra.update(result)
+        if extra:
+            context = context.evolve(attributes=extra)
+        return context, warnings
+
+    # -- recommending -------------------------------------------------------------------------
+
+    def recommend(self, request: RecommendationRequest | RequestContext, *,
+                  debug: bool | None = None) -> Recommendation:
+        """Answer one request: the front door shared by the API, the CLI and the evaluator."""
+        started = time.perf_counter()
+        warnings: list[str] = []
+        if isinstance(request, RequestContext):
+            context = request
+            debug = bool(debug)
+        else:
+            context, warnings = self.build_context(request)
+            debug = request.debug if debug is None else debug
+        context_ms = (time.perf_counter() - started) * 1000
+
+        weights = {name: w for name, w in
+                   self.config.weights(context.moment, context.channel.id).items()
+                   if w > 0 and name in self.strategies
+                   and self.strategies[name].serves(context.moment)
+                   and self.strategies[name].is_fitted}
+        runs = self._run_strategies(context, list(weights))
+        merged = self._merge(runs, weights)
+
+        t0 = time.perf_counter()
+        excluded = self._exclusions(context, list(merged), runs)
+        eligibility_ms = (time.perf_counter() - t0) * 1000
+        dropped = {e.product for e in excluded}
+        ranked = sorted((p for p in merged if p not in dropped),
+                        key=lambda p: (-merged[p][0], p))[:context.limit]
+        suggestions = tuple(
+            Suggestion(
+                product=p, name=self.catalog[p].name, score=round(merged[p][0], 6),
+                strategies=tuple(s for s, _, _ in merged[p][1]),
+                reasons=tuple(r for _, r, _ in merged[p][1]),
+            ) for p in ranked)
+
+        errors = []
+        for run in runs:
+            if run.error is not None:
+                errors.append({"strategy": run.name, "stage": run.error[0],
+                               "error": run.error[1]})
+        timings = {run.name: round(run.ms, 3) for run in runs}
+        timings.update(context=round(context_ms, 3), eligibility=round(eligibility_ms, 3),
+                       total=round((time.perf_counter() - started) * 1000, 3))
+        result = Recommendation(
+            request_id=context.request_id, model_version=self.model_version,
+            moment=context.moment.value, channel=context.channel.id, suggestions=suggestions,
+            warnings=tuple(warnings), excluded=tuple(excluded), timings=timings,
+            errors=tuple(errors), debug=debug,
+        )
+        for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
+                                          recommendation=result):
+            if error is not None:
+                self._report(plugin, "observer", error)
+        return result
+
+    def _run_strategies(self, context: RequestContext, names: Sequence[str]) -> list[_Run]:
+        n = self.config.engine.candidate_pool + len(context.customer.holdings)
+        budget_s = self.config.engine.strategy_timeout_ms / 1000
+        futures: list[tuple[_Run, Future[list[Candidate]] | None]] = []
+        for name in names:
+            run = _Run(name)
+            with self._lock:
+                stuck = self._overrunning.get(name, 0)
+            if stuck >= 2:
+                run.error = ("timeout", f"skipped: {stuck} earlier calls still running")
+                futures.append((run, None))
+                continue
+            futures.append((run, self._pool.submit(self._timed, name, context, n)))
+        deadline = time.perf_counter() + budget_s
+        for run, future in futures:
+            if future is None:
+                continue
+            try:
+                run.candidates, run.ms = future.result(
+                    timeout=max(0.0, deadline - time.perf_counter()))
+            except FutureTimeout:
+                run.ms = budget_s * 1000
+                run.error = ("timeout", f"exceeded its {budget_s * 1000:g} ms budget")
+                self._watch_overrun(run.name, future)
+                self._report(run.name, "timeout", TimeoutError(run.error[1]))
+            except Exception as e:
+                run.error = ("strategy", f"{type(e).__name__}: {e}")
+                self._report(run.name, "strategy", e)
+        return [run for run, _ in futures]
+
+    def _timed(self, name: str, context: RequestContext, n: int
+               ) -> tuple[list[Candidate], float]:
+        t0 = time.perf_counter()
+        result = self.strategies[name].candidates(context, n)
+        if result is None:
+            result = []
+        if not isinstance(result, Iterable):
+            raise TypeError(f"candidates() returned {type(result).__name__}, not a list")
+        return list(result), (time.perf_counter() - t0) * 1000
+
+    def _watch_overrun(self, name: str, future: Future[Any]) -> None:
+        with self._lock:
+            self._overrunning[name] = self._overrunning.get(name, 0) + 1
+
+        def done(_: Future[Any]) -> None:
+            with self._lock:
+                self._overrunning[name] -= 1
+
+        future.add_done_callback(done)
+
+    def _merge(self, runs: list[_Run], weights: Mapping[str, float]
+               ) -> dict[str, tuple[float, list[tuple[str, str, float]]]]:
+        """Weighted sum of per-strategy max-normalised scores; every proposer's reason kept."""
+        merged: dict[str, tuple[float, list[tuple[str, str, float]]]] = {}
+        for run in runs:
+            valid: dict[str, Candidate] = {}
+            garbage = 0
+            for c in run.candidates:
+                if not isinstance(c, Candidate) or not math.isfinite(c.score) or \
+                        c.product not in self.catalog:
+                    garbage += 1
+                    continue
+                if c.product not in valid or c.score > valid[c.product].score:
+                    valid[c.product] = c
+            if garbage:
+                message = f"{garbage} invalid candidates dropped (wrong type or unknown product)"
+                if run.error is None:
+                    run.error = ("garbage", message)
+                self._report(run.name, "garbage", ValueError(message))
+            run.candidates = list(valid.values())
+            if not run.candidates:
+                continue
+            top = max(c.score for c in run.candidates)
+            ranked = sorted(run.candidates, key=lambda c: -c.score)
+            for rank, c in enumerate(ranked):
+                # Scores on other scales (or non-positive) fall back to rank-based 1/(rank+1).
+                norm = c.score / top if top > 0 and c.score > 0 else 1.0 / (rank + 2)
+                contribution = weights[run.name] * norm
+                total, reasons = merged.get(c.product, (0.0, []))
+                reasons.append((run.name, c.reason, contribution))
+                merged[c.product] = (total + contribution, reasons)
+        for _, reasons in merged.values():
+            reasons.sort(key=lambda r: -r[2])
+        return merged
+
+    def _exclusions(self, context: RequestContext, products: list[str], runs: list[_Run]
+                    ) -> list[Ineligible]:
+        if not products:
+            return []
+        excluded: dict[str, Ineligible] = {}
+        for plugin, result, error in call_each(self.pm.hook.check_eligibility, context=context,
+                                               catalog=self.catalog, products=products):
+            if error is not None:
+                self._report(plugin, "eligibility", error)
+                runs.append(_Run(plugin, error=("eligibility",
+                                                f"{type(error).__name__}: {error}")))
+                for p in products:
+                    excluded.setdefault(p, Ineligible(
+                        p, "eligibility_check_failed",
+                        f"eligibility plugin {plugin!r} failed; excluded to be safe"))
+                continue
+            for item in result or ():
+                if isinstance(item, Ineligible) and item.product not in excluded:
+                    excluded[item.product] = item
+        return list(excluded.values())
+
+    def record_feedback(self, event: FeedbackEvent) -> bool:
+        """Store a feedback event durably, then tell the observers; False if a duplicate."""
+        if self.store is None:
+            raise RuntimeError("this engine has no store to record feedback in")
+        stored = self.store.add_feedback(event)
+        if stored:
+            for plugin, _, error in call_each(self.pm.hook.feedback_received, event=event):
+                if error is not None:
+                    self._report(plugin, "observer", error)
+        return stored
+
+    def eligibility(self, context: RequestContext) -> np.ndarray:
+        """Exclusion codes for every catalog product for this context (0 = can take it)."""
+        return self.catalog.exclusions(context)
+
+    def explain_failure(self, context: RequestContext) -> Ineligible | None:
+        """Why the customer cannot take ``context.product`` (for the failure moment), if known."""
+        if context.product is None:
+            return None
+        code = Exclusion(int(self.catalog.exclusions(
+            context.evolve(product=None, failure_reason=None, moment=Moment.QUERY)
+        )[self.catalog.index[context.product]]))
+        if code is Exclusion.OK:
+            return None
+        return Ineligible(context.product, code.code,
+                          self.catalog.explain(context.product, code, context))
+
+    def _report(self, plugin: str, stage: str, error: BaseException) -> None:
+        with self._lock:
+            key = (plugin, stage)
+            self.fault_counts[key] = self.fault_counts.get(key, 0) + 1
+        log.warning("plugin %s failed at %s: %s: %s", plugin, stage, type(error).__name__,
+                    error)
+        if stage != "observer":
+            for name, _, err in call_each(self.pm.hook.plugin_error, plugin_name=plugin,
+                                          stage=stage, error=error):
+                if err is not None:
+                    log.warning("plugin %s failed at observer: %s", name, err)

@@ -1,0 +1,172 @@
+"""The plugin author's reference: every hook the recommender calls, in the order it calls them.
+
+A plugin is a module or object with functions marked ``@hookimpl`` whose names match the specs
+below. pluggy passes arguments by name, so an implementation may accept any subset of a spec's
+parameters, e.g. ``def register_strategies(config): ...``. Hooks are validated when the plugin
+is registered: a misspelled hook name or an argument the spec does not have is an error at
+start-up, naming the plugin.
+
+Install a third-party plugin as a package with an entry point in the ``recommender`` group::
+
+    [project.entry-points.recommender]
+    my_plugin = "my_package.plugin"
+
+Set ``RECOMMENDER_PLUGINS=name1,name2`` to load only the named plugins (built-ins included).
+Errors a plugin raises while serving are reported with the plugin's name (in the response's
+debug output and the ``plugin_error`` hook) and never fail the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .config import Config
+    from .context import Channel, Customer, RequestContext, Terminal
+    from .engine import Ineligible, Recommendation
+    from .store import FeedbackEvent, Store
+    from .strategy import Strategy
+
+hookspec = pluggy.HookspecMarker("recommender")
+hookimpl = pluggy.HookimplMarker("recommender")
+
+
+# -------------------------------------------------------------------------------------------
+# Start-up: strategies
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_strategies(config: Config, catalog: Catalog) -> Iterable[Strategy] | None:
+    """Return the strategies this plugin provides.
+
+    Called once when an engine is built (serving, training and evaluation alike). Read your
+    settings with ``config.strategy_settings(name)``: the ``[strategies.<name>]`` table of the
+    workspace's ``config.toml``. Strategy names must be unique across all plugins.
+
+    :param config: the workspace configuration.
+    :param catalog: the product catalog the strategies will recommend from.
+    :returns: an iterable of :class:`recommender.Strategy` instances, or ``None`` for none.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Per request: context providers (the C and T of TCPC, and channel settings)
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def load_customer(customer_id: str, store: Store | None) -> Customer | None:
+    """Return the customer's profile and current holdings.
+
+    Stops at the first non-``None`` result. The built-in store provider runs last, so a plugin
+    reading a CRM or a profile cache takes precedence; return ``None`` to let the next one try.
+    Attributes the request carries inline override what is returned here.
+
+    :param customer_id: the subscriber id from the request.
+    :param store: the workspace's embedded store, or ``None`` when the engine has none.
+    :returns: a :class:`recommender.Customer`, or ``None`` if this provider does not know them.
+    """
+
+
+@hookspec(firstresult=True)
+def load_terminal(customer_id: str, store: Store | None) -> Terminal | None:
+    """Return the customer's current terminal (network, smartphone, OS, model).
+
+    Stops at the first non-``None`` result; the built-in store provider runs last. A terminal in
+    the request overrides the fields it names.
+
+    :param customer_id: the subscriber id from the request.
+    :param store: the workspace's embedded store, or ``None``.
+    :returns: a :class:`recommender.Terminal`, or ``None`` if unknown to this provider.
+    """
+
+
+@hookspec(firstresult=True)
+def channel_settings(channel_id: str, config: Config) -> Channel | None:
+    """Return the settings of a channel: above all how many suggestions it can show.
+
+    Stops at the first non-``None`` result; the built-in provider (``[channels]`` of
+    ``config.toml``) runs last.
+
+    :param channel_id: one of ``app``, ``web``, ``hotline``, ``sms``, ``wechat``, ``store``.
+    :param config: the workspace configuration.
+    :returns: a :class:`recommender.Channel`, or ``None``.
+    """
+
+
+@hookspec
+def extra_context(context: RequestContext) -> Mapping[str, Any] | None:
+    """Return extra attributes to add to the request context before strategies run.
+
+    Every implementation is called; the mappings are merged into ``context.attributes`` in
+    registration order. Use it for signals a strategy needs that TCPC does not model (a data
+    balance running low, a campaign flag). Keys should be prefixed with your plugin's name.
+
+    :param context: the request context built so far.
+    :returns: a mapping of attribute names to JSON-serialisable values, or ``None``.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Per request: eligibility (after strategies, before the list is trimmed)
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def check_eligibility(
+    context: RequestContext, catalog: Catalog, products: Sequence[str]
+) -> Iterable[Ineligible] | None:
+    """Say which of ``products`` this customer cannot take, and why.
+
+    Every implementation is called and every exclusion applies. The built-in check covers
+    holdings, conflicts, prerequisites, upgrades, terminal, channel and customer conditions
+    from the catalog; add a plugin for rules that live elsewhere (credit checks, blacklists).
+    If an implementation raises, every product it was asked about is excluded (fail closed:
+    an ineligible offer is worse than none), and the error is reported with its name.
+
+    :param context: the request context.
+    :param catalog: the product catalog.
+    :param products: the candidate product ids proposed by the strategies.
+    :returns: :class:`recommender.Ineligible` records (product, code, detail), or ``None``.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Observing: results, feedback and faults
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def recommendation_served(context: RequestContext, recommendation: Recommendation) -> None:
+    """Called after each recommendation is built, before it is returned.
+
+    For logging, metrics, A/B assignment records. Keep it fast: it runs on the request path.
+    Errors are reported and ignored.
+
+    :param context: the request context.
+    :param recommendation: what is returned to the caller.
+    """
+
+
+@hookspec
+def feedback_received(event: FeedbackEvent) -> None:
+    """Called after a feedback event (impression, click, accept, dismiss) is stored durably.
+
+    :param event: the stored event.
+    """
+
+
+@hookspec
+def plugin_error(plugin_name: str, stage: str, error: BaseException) -> None:
+    """Called when a plugin fails or overruns its budget while serving a request.
+
+    :param plugin_name: the plugin or strategy that failed.
+    :param stage: where: ``strategy``, ``timeout``, ``garbage``, ``context``, ``eligibility``
+        or ``observer``.
+    :param error: the exception (a ``TimeoutError`` for a budget overrun).
+    """

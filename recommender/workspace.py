@@ -1,0 +1,108 @@
+"""The workspace folder the CLI commands share: catalog, rules, configuration, store, models.
+
+::
+
+    recommender-data/
+        catalog.toml   products and their eligibility, prerequisites, conflicts, upgrades
+        rules.toml     marketing's cross-sell rules
+        config.toml    engine limits, channel slots, blend weights, strategy settings
+        store.sqlite   customers, terminals, holdings, events, feedback
+        models/        one folder per trained version, CURRENT names the one served
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from .catalog import Catalog
+from .config import Config
+from .engine import Engine
+from .errors import ModelError
+from .models import current_model_dir, load_models, train_models
+from .plugin_manager import make_plugin_manager
+from .store import Store
+from .training import TrainingData
+
+DEFAULT_DIR = "recommender-data"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.toml"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def rules_path(self) -> Path:
+        return self.root / "rules.toml"
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / "store.sqlite"
+
+    @property
+    def models_path(self) -> Path:
+        return self.root / "models"
+
+    def catalog(self) -> Catalog:
+        return Catalog.from_toml(self.catalog_path)
+
+    def config(self) -> Config:
+        return Config.load(self.config_path)
+
+    def store(self) -> Store:
+        return Store(self.store_path)
+
+    def exists(self) -> bool:
+        return self.catalog_path.exists()
+
+    def engine(self, *, plugin_manager: pluggy.PluginManager | None = None,
+               model_dir: Path | None = None, require_models: bool = False,
+               config: Config | None = None) -> Engine:
+        """An engine over this workspace with the current (or given) models loaded.
+
+        :param config: use this configuration instead of the workspace's ``config.toml``.
+        :raises ModelError: the models cannot be loaded, or none exist and ``require_models``.
+        """
+        catalog = self.catalog()
+        config = config or self.config()
+        pm = plugin_manager or make_plugin_manager()
+        engine = Engine(catalog, config, store=self.store(), plugin_manager=pm)
+        model_dir = model_dir or current_model_dir(self.models_path)
+        if model_dir is None:
+            if require_models:
+                raise ModelError(f"{self.models_path}: no trained models; run "
+                                 f"'recommender train --dir {self.root}'")
+            return engine
+        manifest = load_models(engine.strategies, model_dir, list(catalog.ids))
+        engine.model_version = manifest["version"]
+        return engine
+
+    def train(self, *, plugin_manager: pluggy.PluginManager | None = None,
+              progress: Callable[[str], None] = lambda m: None) -> Path:
+        """Fit every registered strategy on the store and write a new current model version."""
+        catalog = self.catalog()
+        config = self.config()
+        pm = plugin_manager or make_plugin_manager()
+        with self.store() as store:
+            progress("reading the store")
+            data = TrainingData.from_store(store, catalog)
+            fingerprint = store.fingerprint()
+        progress(f"read {data.n_customers} customers, {len(data.events)} events")
+        engine = Engine(catalog, config, store=None, plugin_manager=pm)
+        try:
+            return train_models(engine.strategies, data, self.models_path,
+                                fingerprint=fingerprint, progress=progress)
+        finally:
+            engine.close()
+

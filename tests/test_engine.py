@@ -1,0 +1,414 @@
+"""The engine's path: context, isolation of strategies, merging, eligibility and the response."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from recommender import (
+    CHANNEL_IDS,
+    Candidate,
+    Config,
+    ContextError,
+    Customer,
+    Engine,
+    Ineligible,
+    Moment,
+    RecommendationRequest,
+    Strategy,
+    UnknownCustomerError,
+    UnknownProductError,
+    hookimpl,
+)
+from recommender.plugin_manager import make_plugin_manager
+from recommender.workspace import Workspace
+
+# --------------------------------------------------------------------------------------------
+# The eligibility invariant, over thousands of generated requests
+# --------------------------------------------------------------------------------------------
+
+
+def violations(catalog, customer: Customer, terminal, channel: str, product: str | None,
+               suggested: str) -> list[str]:
+    """Everything wrong with suggesting ``suggested``, checked product by product in Python."""
+    p = catalog[suggested]
+    held = customer.holdings
+    e = p.eligibility
+    wrong = []
+    if not p.orderable:
+        wrong.append("query service suggested")
+    if suggested == product:
+        wrong.append("the current business suggested")
+    if suggested in held:
+        wrong.append("already held")
+    if any(suggested in catalog[h].conflicts or h in p.conflicts for h in held):
+        wrong.append("conflicts with a holding")
+    if not p.requires <= held or (p.requires_any and not p.requires_any & held):
+        wrong.append("missing prerequisite")
+    if any(suggested in catalog[h].upgrades for h in held):
+        wrong.append("customer holds its upgrade")
+    if e.min_network is not None and int(terminal.network.value[0]) < int(e.min_network[0]):
+        wrong.append("terminal network too old")
+    if e.smartphone and not terminal.smartphone:
+        wrong.append("needs a smartphone")
+    if e.os and terminal.os not in e.os:
+        wrong.append("wrong OS")
+    if channel not in p.channels:
+        wrong.append("not transactable on the channel")
+    if e.value_tiers and customer.value_tier not in e.value_tiers:
+        wrong.append("value tier")
+    if e.personas and customer.persona not in e.personas:
+        wrong.append("persona")
+    if e.lifecycles and customer.lifecycle not in e.lifecycles:
+        wrong.append("lifecycle")
+    if customer.tenure_months < e.min_tenure_months:
+        wrong.append("tenure")
+    return wrong
+
+
+def generated_requests(engine: Engine, n: int, seed: int) -> Iterator[RecommendationRequest]:
+    rng = np.random.default_rng(seed)
+    customers = engine.store.customer_ids()
+    businesses = [p.id for p in engine.catalog if p.orderable]
+    queries = [p.id for p in engine.catalog if not p.orderable]
+    for _ in range(n):
+        moment = rng.choice([m.value for m in Moment])
+        product = None
+        if moment == "query":
+            product = str(rng.choice(queries)) if rng.random() < 0.8 else None
+        elif moment in ("transaction", "failure", "success"):
+            product = str(rng.choice(businesses))
+        yield RecommendationRequest(
+            customer_id=str(rng.choice(customers)), channel=str(rng.choice(CHANNEL_IDS)),
+            moment=str(moment), product=product,
+            k=None if rng.random() < 0.5 else int(rng.integers(1, 15)))
+
+
+def test_no_suggestion_is_one_the_customer_cannot_take(engine: Engine) -> None:
+    checked = 0
+    for request in generated_requests(engine, 4000, seed=11):
+        result = engine.recommend(request)
+        customer = engine.store.customer(request.customer_id)
+        terminal = engine.store.terminal(request.customer_id)
+        limit = engine.config.slots[request.channel]
+        if request.k is not None:
+            limit = min(limit, request.k)
+        assert len(result.suggestions) <= limit, request
+        products = [s.product for s in result.suggestions]
+        assert len(set(products)) == len(products), request
+        for s in result.suggestions:
+            wrong = violations(engine.catalog, customer, terminal, request.channel,
+                               request.product, s.product)
+            assert not wrong, (request, s.product, wrong)
+            checked += 1
+        assert not result.errors
+    assert checked > 5000  # the invariant was exercised, not vacuously true
+
+
+def test_feature_phone_and_4g_customers_get_nothing_they_cannot_use(engine: Engine) -> None:
+    db = engine.store.db
+    feature = [r[0] for r in db.execute(
+        "SELECT customer_id FROM terminals WHERE smartphone = 0 LIMIT 50")]
+    four_g = [r[0] for r in db.execute(
+        "SELECT customer_id FROM terminals WHERE network = '4G' LIMIT 50")]
+    assert feature and four_g
+    suggested = 0
+    for customer_id in feature + four_g:
+        for channel in CHANNEL_IDS:
+            result = engine.recommend(RecommendationRequest(customer_id, channel, "query"))
+            for s in result.suggestions:
+                e = engine.catalog[s.product].eligibility
+                assert e.min_network is None or customer_id not in four_g or \
+                    e.min_network.value != "5G"
+                assert not (e.smartphone and customer_id in feature)
+                suggested += 1
+    assert suggested > 0
+
+
+def test_debug_lists_exclusions_with_reasons_and_timings(engine: Engine) -> None:
+    customer_id = engine.store.db.execute(
+        "SELECT customer_id FROM terminals WHERE network = '4G' AND smartphone = 1 LIMIT 1"
+    ).fetchone()[0]
+    request = RecommendationRequest(customer_id, "app", "query", debug=True)
+    body = engine.recommend(request).to_dict()
+    assert set(body) >= {"request_id", "model_version", "moment", "channel", "suggestions",
+                         "excluded", "timings", "errors"}
+    assert body["model_version"] != "untrained"
+    assert {"context", "eligibility", "total", "popularity"} <= set(body["timings"])
+    for item in body["excluded"]:
+        assert set(item) == {"product", "reason", "detail"} and item["detail"]
+    assert any(item["reason"] == "held" for item in body["excluded"])
+    plain = engine.recommend(RecommendationRequest(customer_id, "app", "query")).to_dict()
+    assert "excluded" not in plain and "timings" not in plain
+    for s in plain["suggestions"]:
+        assert set(s) == {"product", "name", "score", "strategies", "reasons"}
+        assert len(s["strategies"]) == len(s["reasons"]) >= 1
+
+
+def test_inline_customer_attributes_override_the_store(engine: Engine) -> None:
+    customer_id = engine.store.customer_ids(limit=1)[0]
+    request = RecommendationRequest(
+        customer_id, "app", "success", product="intl_roaming",
+        customer={"holdings": ["plan_4g", "intl_roaming"], "value_tier": "high"},
+        terminal={"network": "5G", "smartphone": True}, debug=True)
+    context, _ = engine.build_context(request)
+    assert context.customer.holdings == {"plan_4g", "intl_roaming"}
+    assert context.customer.value_tier == "high"
+    assert context.terminal.network == "5G"
+    result = engine.recommend(request)
+    assert all(s.product not in {"plan_4g", "intl_roaming"} for s in result.suggestions)
+
+
+def test_unknown_customer_with_inline_attributes_is_served(engine: Engine) -> None:
+    request = RecommendationRequest(
+        "walk-in-1", "store", "query",
+        customer={"value_tier": "mid", "holdings": ["plan_4g"]},
+        terminal={"network": "4G", "smartphone": True, "os": "android"})
+    result = engine.recommend(request)
+    assert result.suggestions
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "error", "field"),
+    [
+        (dict(channel="fax"), ContextError, "channel"),
+        (dict(moment="lunch"), ContextError, "moment"),
+        (dict(customer_id="no-such-customer"), UnknownCustomerError, None),
+        (dict(customer_id=""), ContextError, "customer.id"),
+        (dict(moment="transaction", product="no_such_business"), UnknownProductError, "product"),
+        (dict(moment="transaction"), ContextError, "product"),
+        (dict(moment="query", failure_reason="conflict"), ContextError, "failure_reason"),
+        (dict(moment="failure", product="plan_5g", failure_reason="bad luck"), ContextError,
+         "failure_reason"),
+        (dict(k=0), ContextError, "k"),
+        (dict(customer={"holdings": ["no_such_business"]}), UnknownProductError,
+         "customer.holdings"),
+        (dict(customer={"value_tier": "platinum"}), ContextError, "customer.value_tier"),
+        (dict(customer={"shoe_size": 42}), ContextError, "customer.shoe_size"),
+        (dict(terminal={"network": "6G"}), ContextError, "terminal.network"),
+        (dict(terminal={"smartphone": "yes"}), ContextError, "terminal.smartphone"),
+    ],
+)
+def test_bad_requests_name_the_field(engine: Engine, request_kwargs, error, field) -> None:
+    base = dict(customer_id=engine.store.customer_ids(limit=1)[0], channel="app",
+                moment="query")
+    base.update(request_kwargs)
+    with pytest.raises(error) as info:
+        engine.recommend(RecommendationRequest(**base))
+    if field is not None:
+        assert getattr(info.value, "field", None) == field, str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Isolation: faulty strategies and plugins never take the request down
+# --------------------------------------------------------------------------------------------
+
+
+class FixedStrategy(Strategy):
+    """Proposes a fixed list of (product, score) pairs."""
+
+    def __init__(self, name: str, picks: list[tuple[str, float]], reason: str = "fixed"):
+        self.name = name  # type: ignore[misc]
+        self.picks = picks
+        self.reason = reason
+
+    def candidates(self, context, n):
+        return [Candidate(p, s, self.reason) for p, s in self.picks][:n]
+
+
+class RaisingStrategy(Strategy):
+    name = "raising"
+
+    def candidates(self, context, n):
+        raise RuntimeError("model file vanished")
+
+
+class SleepingStrategy(Strategy):
+    name = "sleeping"
+
+    def candidates(self, context, n):
+        time.sleep(1.0)
+        return [Candidate("data_1gb", 1.0, "late")]
+
+
+class GarbageStrategy(Strategy):
+    name = "garbage"
+
+    def candidates(self, context, n):
+        nan = Candidate.__new__(Candidate)
+        object.__setattr__(nan, "product", "data_5gb")
+        object.__setattr__(nan, "score", math.nan)
+        object.__setattr__(nan, "reason", "nan")
+        return ["data_20gb", ("cloud_storage", 1.0), nan,
+                Candidate("no_such_business", 1.0, "unknown"),
+                Candidate("music_membership", 0.5, "dup low"),
+                Candidate("music_membership", 0.9, "dup high")]
+
+
+class StrategyPlugin:
+    def __init__(self, *strategies: Strategy):
+        self.strategies = strategies
+
+    @hookimpl
+    def register_strategies(self):
+        return list(self.strategies)
+
+
+def engine_with(ws: Workspace, plugins: list[tuple[str, object]], blend: dict,
+                **engine_settings) -> Engine:
+    config = Config.from_dict({"blend": blend, "engine": engine_settings},
+                              root=ws.root)
+    pm = make_plugin_manager(extra_plugins=plugins, load_entry_points=False)
+    return ws.engine(plugin_manager=pm, config=config, require_models=True)
+
+
+def a_smartphone_customer(engine: Engine) -> str:
+    return engine.store.db.execute(
+        "SELECT t.customer_id FROM terminals t JOIN customers c ON c.id = t.customer_id "
+        "WHERE t.network = '5G' AND t.smartphone = 1 AND c.value_tier != 'low' "
+        "ORDER BY t.customer_id LIMIT 1").fetchone()[0]
+
+
+def test_raising_slow_and_garbage_strategies_leave_the_response_intact(
+        sample_workspace: Workspace) -> None:
+    good = FixedStrategy("good", [("music_membership", 1.0), ("cloud_storage", 0.5)])
+    plugin = StrategyPlugin(good, RaisingStrategy(), SleepingStrategy(), GarbageStrategy())
+    blend = {"success": {"good": 1.0, "raising": 1.0, "sleeping": 1.0, "garbage": 1.0}}
+    with engine_with(sample_workspace, [("faulty", plugin)], blend,
+                     strategy_timeout_ms=100) as engine:
+        customer_id = a_smartphone_customer(engine)
+        started = time.perf_counter()
+        result = engine.recommend(RecommendationRequest(
+            customer_id, "app", "success", product="data_1gb", debug=True))
+        elapsed = time.perf_counter() - started
+        assert elapsed < 0.9  # returned without waiting for the 1 s sleeper
+        errors = {e["strategy"]: e for e in result.errors}
+        assert errors["raising"]["stage"] == "strategy"
+        assert "model file vanished" in errors["raising"]["error"]
+        assert errors["sleeping"]["stage"] == "timeout"
+        assert errors["garbage"]["stage"] == "garbage"
+        assert "3 invalid" in errors["garbage"]["error"]
+        products = [s.product for s in result.suggestions]
+        assert "music_membership" in products
+        assert "no_such_business" not in products and "data_5gb" not in products
+        merged = next(s for s in result.suggestions if s.product == "music_membership")
+        # Proposed by both "good" and "garbage": both reasons kept, the duplicate merged once.
+        assert set(merged.strategies) == {"good", "garbage"}
+        assert "dup high" in merged.reasons
+        assert engine.fault_counts[("raising", "strategy")] == 1
+        assert engine.fault_counts[("sleeping", "timeout")] == 1
+
+
+def test_a_strategy_still_stuck_is_skipped_not_queued(sample_workspace: Workspace) -> None:
+    plugin = StrategyPlugin(SleepingStrategy(), FixedStrategy("good", [("cloud_storage", 1)]))
+    with engine_with(sample_workspace, [("slow", plugin)],
+                     {"query": {"sleeping": 1.0, "good": 1.0}},
+                     strategy_timeout_ms=20) as engine:
+        customer_id = a_smartphone_customer(engine)
+        stages = []
+        for _ in range(4):
+            result = engine.recommend(RecommendationRequest(customer_id, "app", "query",
+                                                            debug=True))
+            stages.append(result.errors[0]["error"])
+            assert [s.product for s in result.suggestions] == ["cloud_storage"]
+        assert stages[-1].startswith("skipped: 2 earlier calls still running")
+
+
+def test_ineligible_candidates_from_a_strategy_are_removed(sample_workspace: Workspace) -> None:
+    with engine_with(sample_workspace, [], {"query": {"popularity": 1.0}}) as engine:
+        customer_id = a_smartphone_customer(engine)
+        held = sorted(engine.store.holdings(customer_id))
+    pushy = FixedStrategy("pushy", [(held[0], 9.0), ("bill_query", 8.0), ("cloud_storage", 1.0)])
+    with engine_with(sample_workspace, [("pushy", StrategyPlugin(pushy))],
+                     {"query": {"pushy": 1.0}}) as engine:
+        result = engine.recommend(RecommendationRequest(customer_id, "app", "query",
+                                                        debug=True))
+        assert [s.product for s in result.suggestions] == ["cloud_storage"]
+        reasons = {e.product: e.code for e in result.excluded}
+        assert reasons == {held[0]: "held", "bill_query": "not_orderable"}
+
+
+def test_weights_follow_moment_and_channel_override(sample_workspace: Workspace) -> None:
+    a = FixedStrategy("a", [("music_membership", 1.0)], "from a")
+    b = FixedStrategy("b", [("cloud_storage", 1.0)], "from b")
+    blend = {"query": {"a": 2.0, "b": 1.0, "web": {"a": 1.0, "b": 3.0}}}
+    with engine_with(sample_workspace, [("ab", StrategyPlugin(a, b))], blend) as engine:
+        customer_id = a_smartphone_customer(engine)
+        app = engine.recommend(RecommendationRequest(customer_id, "app", "query"))
+        web = engine.recommend(RecommendationRequest(customer_id, "web", "query"))
+        assert [s.product for s in app.suggestions] == ["music_membership", "cloud_storage"]
+        assert [s.product for s in web.suggestions] == ["cloud_storage", "music_membership"]
+        assert web.suggestions[0].score == pytest.approx(3.0)
+        # A strategy given no weight for a moment does not run.
+        success = engine.recommend(RecommendationRequest(customer_id, "app", "success",
+                                                         product="data_1gb", debug=True))
+        assert "a" not in success.timings and "b" not in success.timings
+        assert all("a" not in s.strategies for s in success.suggestions)
+
+
+class FailingProviders:
+    @hookimpl
+    def load_customer(self, customer_id):
+        raise ConnectionError("CRM down")
+
+    @hookimpl
+    def extra_context(self, context):
+        raise KeyError("campaign flag")
+
+
+def test_a_failing_context_provider_degrades_with_a_warning(sample_workspace: Workspace) -> None:
+    with engine_with(sample_workspace, [("crm", FailingProviders())],
+                     {"query": {"popularity": 1.0}}) as engine:
+        customer_id = a_smartphone_customer(engine)
+        result = engine.recommend(RecommendationRequest(customer_id, "app", "query"))
+        assert result.suggestions  # the store provider still answered
+        assert any("'crm' failed" in w for w in result.warnings)
+        assert engine.fault_counts[("crm", "context")] == 2
+
+
+class BrokenEligibility:
+    @hookimpl
+    def check_eligibility(self, products):
+        raise RuntimeError("credit service timeout")
+
+
+def test_a_failing_eligibility_plugin_fails_closed(sample_workspace: Workspace) -> None:
+    with engine_with(sample_workspace, [("credit", BrokenEligibility())],
+                     {"query": {"popularity": 1.0}}) as engine:
+        customer_id = a_smartphone_customer(engine)
+        result = engine.recommend(RecommendationRequest(customer_id, "app", "query",
+                                                        debug=True))
+        assert result.suggestions == ()
+        assert {e.code for e in result.excluded} == {"eligibility_check_failed"}
+        assert any(e["strategy"] == "credit" for e in result.errors)
+
+
+class Blacklist:
+    @hookimpl
+    def check_eligibility(self, context, products):
+        return [Ineligible(p, "blacklisted", "marketing opt-out") for p in products
+                if p == "cloud_storage"]
+
+
+def test_a_plugin_eligibility_check_applies(sample_workspace: Workspace) -> None:
+    pick = FixedStrategy("pick", [("cloud_storage", 1.0), ("music_membership", 0.5)])
+    with engine_with(sample_workspace, [("bl", Blacklist()), ("pick", StrategyPlugin(pick))],
+                     {"query": {"pick": 1.0}}) as engine:
+        customer_id = a_smartphone_customer(engine)
+        result = engine.recommend(RecommendationRequest(customer_id, "app", "query",
+                                                        debug=True))
+        assert [s.product for s in result.suggestions] == ["music_membership"]
+        assert ("cloud_storage", "blacklisted") in {(e.product, e.code) for e in result.excluded}
+
+
+def test_explain_failure_names_the_missing_condition(engine: Engine) -> None:
+    customer_id = engine.store.db.execute(
+        "SELECT customer_id FROM terminals WHERE network = '4G' LIMIT 1").fetchone()[0]
+    context, _ = engine.build_context(RecommendationRequest(
+        customer_id, "app", "failure", product="upgrade_5g", failure_reason="not_eligible"))
+    why = engine.explain_failure(context)
+    assert why is not None and why.code == "terminal_network" and "5G" in why.detail
