@@ -92,8 +92,7 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self.transaction() as db:
-            db.executescript(SCHEMA)
+        self.db.executescript(SCHEMA)  # its statements are idempotent; it commits itself
 
     # -- connections --------------------------------------------------------------------------
 

@@ -1,0 +1,183 @@
+"""Association ("related business") rules: customers who take X also take Y.
+
+Rules X => y are mined with support, confidence and lift from customer baskets (holdings plus
+successful orders) or from transaction sessions, then served by matching antecedents against
+the customer's holdings plus the business being acted on. Matching is one sparse
+matrix-vector product over all rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender import (
+    Candidate,
+    Catalog,
+    Config,
+    ModelError,
+    Moment,
+    RequestContext,
+    Strategy,
+    TrainingData,
+    hookimpl,
+)
+from recommender.mining import BasketMatrix, Rule, mine_rules
+from recommender.training import MOMENTS
+
+HOUR = 3600
+
+
+def customer_baskets(data: TrainingData) -> BasketMatrix:
+    """One basket per customer: current holdings plus every business ordered successfully."""
+    held = data.holdings.tocoo()
+    success = data.events.kind == MOMENTS.index(Moment.SUCCESS)
+    rows = np.concatenate([held.row, data.events.customer[success]])
+    cols = np.concatenate([held.col, data.events.product[success]])
+    return BasketMatrix.from_pairs(rows, np.asarray(data.catalog.ids, dtype=object)[cols])
+
+
+def session_baskets(data: TrainingData, gap_hours: float) -> BasketMatrix:
+    """One basket per session: a customer's transactions and orders with no gap over
+    ``gap_hours`` between consecutive events."""
+    ev = data.events
+    keep = np.isin(ev.kind, [MOMENTS.index(Moment.TRANSACTION), MOMENTS.index(Moment.SUCCESS)])
+    customer, product, ts = ev.customer[keep], ev.product[keep], ev.ts[keep]
+    order = np.lexsort((ts, customer))
+    customer, product, ts = customer[order], product[order], ts[order]
+    new_session = np.ones(len(ts), dtype=bool)
+    new_session[1:] = (customer[1:] != customer[:-1]) | (np.diff(ts) > gap_hours * HOUR)
+    session = np.cumsum(new_session) - 1
+    return BasketMatrix.from_pairs(session, np.asarray(data.catalog.ids, dtype=object)[product])
+
+
+class AssociationStrategy(Strategy):
+    """Serves the best-confidence matching rule per consequent, quoting it as the reason."""
+
+    name = "association"
+
+    def __init__(self, catalog: Catalog, *, min_support: float = 0.005,
+                 min_confidence: float = 0.1, min_lift: float = 1.2, max_len: int | None = 3,
+                 baskets: str = "customers", session_gap_hours: float = 24.0):
+        if baskets not in ("customers", "sessions"):
+            raise ValueError(f"baskets must be 'customers' or 'sessions', got {baskets!r}")
+        if not 0 < min_support <= 1:
+            raise ValueError(f"min_support must be in (0, 1], got {min_support!r}")
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+        if min_lift < 0:
+            raise ValueError(f"min_lift must be >= 0, got {min_lift!r}")
+        if max_len is not None and max_len < 2:
+            raise ValueError(f"max_len must be >= 2 or unset, got {max_len!r}")
+        self.catalog = catalog
+        self.min_support = min_support
+        self.min_confidence = min_confidence
+        self.min_lift = min_lift
+        self.max_len = max_len
+        self.baskets = baskets
+        self.session_gap_hours = session_gap_hours
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._arrays is not None
+
+    def fit(self, data: TrainingData) -> Self:
+        matrix = customer_baskets(data) if self.baskets == "customers" else \
+            session_baskets(data, self.session_gap_hours)
+        rules = mine_rules(matrix, min_support=self.min_support,
+                           min_confidence=self.min_confidence, max_len=self.max_len,
+                           min_lift=self.min_lift)
+        self._set_rules(rules)
+        return self
+
+    def _set_rules(self, rules: list[Rule]) -> None:
+        index = self.catalog.index
+        rules = [r for r in rules if self.catalog.orderable[index[r.consequent]]]
+        indptr = np.zeros(len(rules) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r.antecedents) for r in rules])
+        self._arrays = {
+            "indptr": indptr,
+            "indices": np.array([index[a] for r in rules for a in r.antecedents],
+                                dtype=np.int64),
+            "consequent": np.array([index[r.consequent] for r in rules], dtype=np.int64),
+            "support": np.array([r.support for r in rules], dtype=np.float64),
+            "confidence": np.array([r.confidence for r in rules], dtype=np.float64),
+            "lift": np.array([r.lift for r in rules], dtype=np.float64),
+            "count": np.array([r.count for r in rules], dtype=np.int64),
+        }
+        self._prepare()
+
+    def _prepare(self) -> None:
+        a = self._arrays
+        n_rules = len(a["consequent"])
+        self._antecedents = sp.csr_matrix(
+            (np.ones(len(a["indices"]), dtype=np.float32), a["indices"], a["indptr"]),
+            shape=(n_rules, len(self.catalog)))
+        self._lengths = np.diff(a["indptr"]).astype(np.float32)
+        # Rules sorted best first, so the first match per consequent is its best rule.
+        self._order = np.lexsort((-a["lift"], -a["confidence"]))
+
+    @property
+    def n_rules(self) -> int:
+        return 0 if self._arrays is None else len(self._arrays["consequent"])
+
+    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+        if self._arrays is None or self.n_rules == 0:
+            return []
+        basket = set(context.customer.holdings)
+        if context.product is not None:
+            basket.add(context.product)
+        present = np.zeros(len(self.catalog), dtype=np.float32)
+        present[self.catalog.indices(basket)] = 1.0
+        matched = (self._antecedents @ present) == self._lengths
+        a = self._arrays
+        order = self._order[matched[self._order]]
+        order = order[present[a["consequent"][order]] == 0]
+        _, first = np.unique(a["consequent"][order], return_index=True)
+        best = order[np.sort(first)][:n]
+        return [Candidate(self.catalog.ids[a["consequent"][r]], float(a["confidence"][r]),
+                          self._reason(r)) for r in best]
+
+    def _reason(self, r: int) -> str:
+        a = self._arrays
+        names = [self.catalog.products[i].name
+                 for i in a["indices"][a["indptr"][r]:a["indptr"][r + 1]]]
+        consequent = self.catalog.products[a["consequent"][r]].name
+        return (f"{a['confidence'][r]:.0%} of customers with {' and '.join(names)} also take "
+                f"{consequent}, {a['lift'][r]:.1f} times the base rate")
+
+    def save(self, directory: Path) -> None:
+        if self._arrays is None:
+            raise ModelError("association: cannot save an unfitted model")
+        np.savez(directory / "rules.npz", **self._arrays)
+        (directory / "settings.json").write_text(json.dumps(self.describe()))
+
+    def load(self, directory: Path) -> Self:
+        try:
+            with np.load(directory / "rules.npz", allow_pickle=False) as f:
+                arrays = {k: f[k] for k in ("indptr", "indices", "consequent", "support",
+                                            "confidence", "lift", "count")}
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelError(f"association: cannot read {directory / 'rules.npz'}: {e}") from e
+        n = len(self.catalog)
+        if len(arrays["indices"]) and (arrays["indices"].max() >= n or
+                                       arrays["consequent"].max() >= n):
+            raise ModelError("association: rules name products outside the catalog")
+        self._arrays = arrays
+        self._prepare()
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"min_support": self.min_support, "min_confidence": self.min_confidence,
+                "min_lift": self.min_lift, "max_len": self.max_len, "baskets": self.baskets,
+                "session_gap_hours": self.session_gap_hours, "rules": self.n_rules}
+
+
+@hookimpl
+def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
+    return [AssociationStrategy(catalog, **config.strategy_settings("association"))]

@@ -1,0 +1,84 @@
+"""The ``recommender`` command, run as a real process the way users and scripts run it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recommender.workspace import Workspace
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "recommender.cli", *args],
+                            capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_demo_data_train_recommend(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    out = json.loads(run("demo-data", "--dir", str(ws), "--customers", "300",
+                         "--seed", "3").stdout)
+    assert out["customers"] == 300 and out["events"] > 0
+    for name in ("catalog.toml", "rules.toml", "config.toml", "store.sqlite"):
+        assert (ws / name).exists(), name
+    trained = json.loads(run("train", "--dir", str(ws)).stdout)
+    assert (ws / "models" / trained["version"] / "manifest.json").exists()
+
+    customer = Workspace(ws).store().customer_ids(limit=1)[0]
+    body = json.loads(run("recommend", "--dir", str(ws), "--customer", customer,
+                          "--channel", "app", "--moment", "query", "--debug").stdout)
+    assert body["model_version"] == trained["version"]
+    assert body["moment"] == "query" and body["channel"] == "app"
+    assert body["suggestions"] and "excluded" in body and "timings" in body
+    assert len(body["suggestions"]) <= 9
+
+    again = run("demo-data", "--dir", str(ws), check=False)
+    assert again.returncode != 0 and "--force" in again.stderr
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--customer", "C_NOPE", "--channel", "app", "--moment", "query"],
+     "unknown customer 'C_NOPE'"),
+    (["--channel", "fax", "--moment", "query"], "Invalid value for '--channel'"),
+    (["--channel", "app", "--moment", "lunch"], "Invalid value for '--moment'"),
+    (["--channel", "app", "--moment", "transaction", "--product", "gold_bar"],
+     "unknown product 'gold_bar'"),
+    (["--channel", "app", "--moment", "transaction"], "product: is required"),
+    (["--channel", "app", "--moment", "query", "--failure-reason", "conflict"],
+     "failure_reason: only allowed at the failure moment"),
+])
+def test_recommend_errors_are_one_clear_line(sample_workspace: Workspace, args, fragment
+                                             ) -> None:
+    if "--customer" not in args:
+        customer = sample_workspace.store().customer_ids(limit=1)[0]
+        args = ["--customer", customer, *args]
+    result = run("recommend", "--dir", str(sample_workspace.root), *args, check=False)
+    assert result.returncode != 0
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_recommend_without_models_says_to_train(sample_workspace: Workspace,
+                                                tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    shutil.rmtree(ws / "models")
+    result = run("recommend", "--dir", str(ws), "--customer", "x", "--channel", "app",
+                 "--moment", "query", check=False)
+    assert result.returncode == 1 and "recommender train --dir" in result.stderr
+
+
+def test_quickstart_shows_every_moment_and_eligibility(tmp_path: Path) -> None:
+    out = run("quickstart", "--dir", str(tmp_path / "qs"), "--customers", "500").stdout
+    for moment in ("query", "transaction", "success", "failure"):
+        assert f"· {moment}" in out, moment
+    assert "feature phone" in out and "4G smartphone" in out
+    assert "needs a 5G terminal" in out or "needs a smartphone" in out
+    assert "Traceback" not in out
