@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from recommender.mining import BasketMatrix, Rule, mine_rules
 
 from recommender import (
     Candidate,
@@ -26,7 +27,6 @@ from recommender import (
     TrainingData,
     hookimpl,
 )
-from recommender.mining import BasketMatrix, Rule, mine_rules
 from recommender.training import MOMENTS
 
 HOUR = 3600

@@ -129,6 +129,68 @@ def recommend(directory: Path, customer_id: str, channel: str, moment: str,
 
 
 @main.command()
+@click.option("--baskets", "baskets_file", type=click.Path(dir_okay=False, exists=True,
+                                                          path_type=Path),
+              help="Basket file: one basket per line, items comma-separated.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Mine the workspace store's holdings instead (one basket per customer).")
+@click.option("--min-support", default=0.01, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True), help="Minimum support (fraction).")
+@click.option("--min-confidence", default=0.5, show_default=True,
+              type=click.FloatRange(0, 1), help="Minimum confidence.")
+@click.option("--min-lift", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Minimum lift.")
+@click.option("--max-len", default=None, type=click.IntRange(2),
+              help="Longest itemset (antecedents + consequent); unlimited if unset.")
+@click.option("--format", "fmt", default="csv", show_default=True,
+              type=click.Choice(["csv", "json"]))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of standard output.")
+@friendly_errors
+def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
+          min_confidence: float, min_lift: float, max_len: int | None, fmt: str,
+          out: Path | None) -> None:
+    """Mine association rules X => y (support, confidence, lift) for analysts."""
+    from .mining import mine_rules, read_baskets
+
+    if (baskets_file is None) == (directory is None):
+        raise click.UsageError("give exactly one of --baskets FILE or --dir DIR")
+    t0 = time.perf_counter()
+    if baskets_file is not None:
+        baskets = read_baskets(baskets_file)
+    else:
+        ws = Workspace(directory)
+        if not ws.store_path.exists():
+            raise click.ClickException(f"{ws.store_path}: no store in this workspace")
+        with ws.store() as store:
+            baskets = store.holding_baskets()
+    found = mine_rules(baskets, min_support=min_support, min_confidence=min_confidence,
+                       max_len=max_len, min_lift=min_lift)
+    if out is None:
+        _write_rules(found, sys.stdout, fmt)
+    else:
+        with out.open("w", encoding="utf-8", newline="") as f:
+            _write_rules(found, f, fmt)
+    _progress(f"{len(found)} rules from {len(baskets)} baskets in "
+              f"{time.perf_counter() - t0:.2f} s")
+
+
+def _write_rules(found: list[Any], stream: Any, fmt: str) -> None:
+    """Rules as CSV (antecedents joined by '|') or as the JSON list of the CLI contract."""
+    import csv
+
+    if fmt == "json":
+        json.dump([r.to_dict() for r in found], stream, ensure_ascii=False, indent=1)
+        stream.write("\n")
+        return
+    writer = csv.writer(stream)
+    writer.writerow(["antecedents", "consequent", "support", "confidence", "lift", "count"])
+    for r in found:
+        writer.writerow(["|".join(r.antecedents), r.consequent, repr(r.support),
+                         repr(r.confidence), repr(r.lift), r.count])
+
+
+@main.command()
 @dir_option
 @click.option("--customers", default=2000, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=7, show_default=True, type=int)

@@ -239,6 +239,13 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [r[0] for r in self.db.execute(sql)]
 
+    def holding_baskets(self) -> list[list[str]]:
+        """Each customer's holdings as one basket (customers holding nothing are included)."""
+        baskets: dict[str, list[str]] = {cid: [] for cid in self.customer_ids()}
+        for cid, pid in self.db.execute("SELECT customer_id, product_id FROM holdings"):
+            baskets.setdefault(cid, []).append(pid)
+        return list(baskets.values())
+
     def count(self, table: str) -> int:
         if table not in {"customers", "terminals", "holdings", "events", "feedback"}:
             raise ValueError(f"table: unknown table {table!r}")

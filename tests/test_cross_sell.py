@@ -154,7 +154,9 @@ def test_sample_rules_load_and_cover_the_failure_path(engine: Engine) -> None:
     assert strategy.describe()["rules"] >= 10
     customer_id = engine.store.db.execute(
         "SELECT t.customer_id FROM terminals t JOIN holdings h ON h.customer_id = t.customer_id "
-        "WHERE t.network = '5G' AND h.product_id = 'plan_4g' LIMIT 1").fetchone()[0]
+        "WHERE t.network = '5G' AND h.product_id = 'plan_4g' AND NOT EXISTS (SELECT 1 FROM "
+        "holdings u WHERE u.customer_id = t.customer_id AND u.product_id = 'upgrade_5g') "
+        "LIMIT 1").fetchone()[0]
     result = engine.recommend(RecommendationRequest(
         customer_id, "app", "failure", product="plan_5g_newsim",
         failure_reason="not_eligible"))

