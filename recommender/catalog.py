@@ -294,7 +294,7 @@ class Catalog:
         if context.product is not None and context.product in self.index:
             codes[self.index[context.product]] = codes[self.index[context.product]] or \
                 Exclusion.CURRENT_PRODUCT
-        held = self.indices(customer.holdings)
+        held = self.indices(context.holdings_after)
         held_mask = np.zeros(n, dtype=bool)
         held_mask[held] = True
         mark(held_mask, Exclusion.HELD)
@@ -330,7 +330,7 @@ class Catalog:
     def explain(self, product_id: str, reason: Exclusion, context: RequestContext) -> str:
         """A plain-language sentence for why ``product_id`` was excluded."""
         p = self[product_id]
-        held = context.customer.holdings
+        held = context.holdings_after
         match reason:
             case Exclusion.NOT_ORDERABLE:
                 return f"{p.name} is a query service, not an orderable business"

@@ -222,6 +222,17 @@ class RequestContext:
         set_(self, "attributes", dict(self.attributes))
 
     @property
+    def holdings_after(self) -> frozenset[str]:
+        """What the customer holds once the business being ordered goes through.
+
+        During a transaction and after a success the current business counts as held, so
+        its add-ons are offered and what conflicts with it is not. After a failure it does not.
+        """
+        if self.product is not None and self.moment in (Moment.TRANSACTION, Moment.SUCCESS):
+            return self.customer.holdings | {self.product}
+        return self.customer.holdings
+
+    @property
     def limit(self) -> int:
         """How many suggestions to return: the request's k, capped by the channel's slots."""
         return self.channel.slots if self.k is None else min(self.k, self.channel.slots)

@@ -12,7 +12,9 @@ TOURS: tuple[tuple[str, str, list[tuple[str, str, str | None, str | None]]], ...
     (
         "5G phone on a 4G plan",
         "SELECT t.customer_id FROM terminals t JOIN holdings h ON h.customer_id = t.customer_id "
-        "WHERE t.network = '5G' AND h.product_id = 'plan_4g' ORDER BY t.customer_id LIMIT 1",
+        "WHERE t.network = '5G' AND h.product_id = 'plan_4g' AND NOT EXISTS (SELECT 1 FROM "
+        "holdings u WHERE u.customer_id = t.customer_id AND u.product_id IN "
+        "('upgrade_5g', 'intl_roaming')) ORDER BY t.customer_id LIMIT 1",
         [("app", "query", "balance_query", None),
          ("app", "transaction", "intl_roaming", None),
          ("web", "success", "intl_roaming", None),

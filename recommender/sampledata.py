@@ -269,7 +269,8 @@ def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start
         order(who, name, when)
     # Orders that fail for other reasons and are not retried.
     who, when = at(rng.random(n) < 0.04)
-    failed = rng.choice([P[name] for name in ("phone_purchase", "broadband", "one_card_two_numbers")],
+    failed = rng.choice([P[name] for name in ("phone_purchase", "broadband",
+                                              "one_card_two_numbers")],
                         len(who))
     events.add(who, failed, "transaction", when - 300)
     events.add(who, failed, "failure", when, "other")

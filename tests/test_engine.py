@@ -33,11 +33,16 @@ from recommender.workspace import Workspace
 # --------------------------------------------------------------------------------------------
 
 
-def violations(catalog, customer: Customer, terminal, channel: str, product: str | None,
-               suggested: str) -> list[str]:
-    """Everything wrong with suggesting ``suggested``, checked product by product in Python."""
+def violations(catalog, customer: Customer, terminal, channel: str, moment: str,
+               product: str | None, suggested: str) -> list[str]:
+    """Everything wrong with suggesting ``suggested``, checked product by product in Python.
+
+    While ordering and after a success, the business being ordered counts as held.
+    """
     p = catalog[suggested]
     held = customer.holdings
+    if moment in ("transaction", "success") and product is not None:
+        held = held | {product}
     e = p.eligibility
     wrong = []
     if not p.orderable:
@@ -103,7 +108,7 @@ def test_no_suggestion_is_one_the_customer_cannot_take(engine: Engine) -> None:
         assert len(set(products)) == len(products), request
         for s in result.suggestions:
             wrong = violations(engine.catalog, customer, terminal, request.channel,
-                               request.product, s.product)
+                               request.moment, request.product, s.product)
             assert not wrong, (request, s.product, wrong)
             checked += 1
         assert not result.errors
@@ -414,3 +419,25 @@ def test_explain_failure_names_the_missing_condition(engine: Engine) -> None:
         customer_id, "app", "failure", product="upgrade_5g", failure_reason="not_eligible"))
     why = engine.explain_failure(context)
     assert why is not None and why.code == "terminal_network" and "5G" in why.detail
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    ("transaction", ["broadband_speedup"]),   # ordered with the line it needs
+    ("success", ["broadband_speedup"]),       # the line is now held
+    ("failure", []),                          # the line was not installed after all
+])
+def test_the_business_being_ordered_counts_as_held(sample_workspace: Workspace, moment: str,
+                                                   expected: list[str]) -> None:
+    pick = FixedStrategy("pick", [("broadband_speedup", 1.0)])
+    with engine_with(sample_workspace, [("pick", StrategyPlugin(pick))],
+                     {moment: {"pick": 1.0}}) as engine:
+        customer_id = engine.store.db.execute(
+            "SELECT id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM holdings h WHERE "
+            "h.customer_id = c.id AND h.product_id LIKE 'broadband%') LIMIT 1").fetchone()[0]
+        result = engine.recommend(RecommendationRequest(
+            customer_id, "web", moment, product="broadband", debug=True,
+            failure_reason="other" if moment == "failure" else None))
+        assert [s.product for s in result.suggestions] == expected
+        if not expected:
+            assert [(e.product, e.code) for e in result.excluded] == \
+                [("broadband_speedup", "missing_prerequisite")]
