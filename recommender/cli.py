@@ -95,12 +95,16 @@ def import_(directory: Path, table: str, csv_file: Path) -> None:
 
 @main.command()
 @dir_option
+@click.option("--from-csv", "csv_dir", type=click.Path(file_okay=False, exists=True,
+                                                       path_type=Path),
+              help="Learn from customers.csv, terminals.csv, holdings.csv and events.csv "
+                   "in this folder instead of the store.")
 @friendly_errors
-def train(directory: Path) -> None:
+def train(directory: Path, csv_dir: Path | None) -> None:
     """Fit every enabled strategy on the store and write a new model version."""
     ws = Workspace(directory)
     t0 = time.perf_counter()
-    model_dir = ws.train(progress=_progress)
+    model_dir = ws.train(progress=_progress, csv_dir=csv_dir)
     click.echo(json.dumps({"model_dir": str(model_dir), "version": model_dir.name,
                            "seconds": round(time.perf_counter() - t0, 2)}))
 

@@ -72,6 +72,11 @@ class Config:
         moment = str(moment)
         return self.channel_blend.get((moment, channel)) or self.blend.get(moment, {})
 
+    def enabled_strategies(self) -> frozenset[str]:
+        """Strategies with a weight above zero at some moment or channel: the ones to train."""
+        tables = [*self.blend.values(), *self.channel_blend.values()]
+        return frozenset(name for weights in tables for name, w in weights.items() if w > 0)
+
     def strategy_settings(self, name: str) -> dict[str, Any]:
         """The ``[strategies.<name>]`` table (a copy; empty if absent)."""
         return copy.deepcopy(dict(self.raw.get("strategies", {}).get(name, {})))

@@ -262,9 +262,12 @@ class Engine:
         weights = {name: w for name, w in
                    self.config.weights(context.moment, context.channel.id).items()
                    if w > 0 and name in self.strategies
-                   and self.strategies[name].serves(context.moment)
-                   and self.strategies[name].is_fitted}
+                   and self.strategies[name].serves(context.moment)}
+        untrained = [name for name in weights if not self.strategies[name].is_fitted]
+        for name in untrained:
+            del weights[name]
         runs = self._run_strategies(context, list(weights))
+        runs += [_Run(name, error=("untrained", "no trained model loaded")) for name in untrained]
         merged = self._merge(runs, weights)
 
         t0 = time.perf_counter()

@@ -78,31 +78,62 @@ class Workspace:
         config = config or self.config()
         pm = plugin_manager or make_plugin_manager()
         engine = Engine(catalog, config, store=self.store(), plugin_manager=pm)
-        model_dir = model_dir or current_model_dir(self.models_path)
-        if model_dir is None:
-            if require_models:
-                raise ModelError(f"{self.models_path}: no trained models; run "
-                                 f"'recommender train --dir {self.root}'")
-            return engine
-        manifest = load_models(engine.strategies, model_dir, list(catalog.ids))
+        try:
+            model_dir = model_dir or current_model_dir(self.models_path)
+            if model_dir is None:
+                if require_models:
+                    raise ModelError(f"{self.models_path}: no trained models; run "
+                                     f"'recommender train --dir {self.root}'")
+                return engine
+            manifest = load_models(engine.strategies, model_dir, list(catalog.ids))
+        except BaseException:
+            engine.close()
+            raise
         engine.model_version = manifest["version"]
         return engine
 
     def train(self, *, plugin_manager: pluggy.PluginManager | None = None,
-              progress: Callable[[str], None] = lambda m: None) -> Path:
-        """Fit every registered strategy on the store and write a new current model version."""
+              progress: Callable[[str], None] = lambda m: None,
+              csv_dir: Path | None = None) -> Path:
+        """Fit every enabled strategy and write a new current model version.
+
+        :param csv_dir: learn from the CSV files in this folder (customers.csv,
+            terminals.csv, holdings.csv, events.csv) instead of the workspace's store.
+        """
         catalog = self.catalog()
         config = self.config()
         pm = plugin_manager or make_plugin_manager()
-        with self.store() as store:
-            progress("reading the store")
-            data = TrainingData.from_store(store, catalog)
-            fingerprint = store.fingerprint()
+        if csv_dir is None:
+            with self.store() as store:
+                progress(f"reading {self.store_path}")
+                data = TrainingData.from_store(store, catalog)
+                fingerprint = store.fingerprint()
+        else:
+            data, fingerprint = _from_csv(csv_dir, catalog, progress)
         progress(f"read {data.n_customers} customers, {len(data.events)} events")
         engine = Engine(catalog, config, store=None, plugin_manager=pm)
+        enabled = config.enabled_strategies()
         try:
-            return train_models(engine.strategies, data, self.models_path,
+            strategies = {n: s for n, s in engine.strategies.items() if n in enabled}
+            return train_models(strategies, data, self.models_path,
                                 fingerprint=fingerprint, progress=progress)
         finally:
             engine.close()
+
+
+def _from_csv(csv_dir: Path, catalog: Catalog, progress: Callable[[str], None]
+              ) -> tuple[TrainingData, str]:
+    """Training data from a folder of CSV files, through a scratch store (never the
+    workspace's own)."""
+    import tempfile
+
+    from .csvimport import import_directory
+
+    with tempfile.TemporaryDirectory(prefix="recommender-train-") as scratch:
+        with Store(Path(scratch) / "store.sqlite") as store:
+            counts = import_directory(store, catalog, csv_dir)
+            if not counts.get("customers"):
+                raise ModelError(f"{csv_dir}: no customers.csv to train on")
+            progress(f"imported {counts} from {csv_dir}")
+            return TrainingData.from_store(store, catalog), store.fingerprint()
 
