@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("channels", "plugins.channels"),
     ("popularity", "plugins.popularity"),
     ("cross_sell", "plugins.cross_sell"),
+    ("association", "plugins.association"),
 )
 
 ENTRY_POINT_GROUP = "recommender"
