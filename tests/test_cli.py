@@ -82,3 +82,40 @@ def test_quickstart_shows_every_moment_and_eligibility(tmp_path: Path) -> None:
     assert "feature phone" in out and "4G smartphone" in out
     assert "needs a 5G terminal" in out or "needs a smartphone" in out
     assert "Traceback" not in out
+
+
+def test_rules_on_groceries_gives_the_reference_count(tmp_path: Path) -> None:
+    from conftest import dataset
+
+    groceries = dataset("groceries", "groceries.csv")
+    out = tmp_path / "rules.json"
+    result = run("rules", "--baskets", str(groceries), "--min-support", "0.001",
+                 "--min-confidence", "0.8", "--format", "json", "--out", str(out))
+    rules = json.loads(out.read_text())
+    assert len(rules) == 410
+    assert set(rules[0]) == {"antecedents", "consequent", "support", "confidence", "lift",
+                             "count"}
+    assert isinstance(rules[0]["antecedents"], list)
+    assert all(r["confidence"] >= 0.8 and r["support"] >= 0.001 for r in rules)
+    assert "410 rules from 9835 baskets" in result.stderr
+
+
+def test_rules_from_a_workspace_as_csv(sample_workspace: Workspace) -> None:
+    result = run("rules", "--dir", str(sample_workspace.root), "--min-support", "0.01",
+                 "--min-confidence", "0.3", "--max-len", "2")
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "antecedents,consequent,support,confidence,lift,count"
+    assert len(lines) > 1
+    assert all("|" not in line.split(",")[0] for line in lines[1:])  # max-len 2: one antecedent
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    ([], "exactly one of --baskets FILE or --dir DIR"),
+    (["--baskets", "nope.csv"], "does not exist"),
+    (["--dir", "/nonexistent", "--min-support", "0"], "--min-support"),
+    (["--dir", "/nonexistent", "--max-len", "1"], "--max-len"),
+    (["--dir", "/nonexistent"], "no store in this workspace"),
+])
+def test_rules_bad_arguments(args, fragment) -> None:
+    result = run("rules", *args, check=False)
+    assert result.returncode != 0 and fragment in result.stderr
