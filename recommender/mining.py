@@ -1,16 +1,19 @@
 """Exact association-rule mining over baskets: frequent itemsets and single-consequent rules.
 
-Itemsets are counted exactly with a vectorised Eclat: items are ranked by ascending frequency,
-each itemset is grown from its least frequent item, and the baskets of that item become the
-bit positions of packed ``uint64`` bitsets, so counting an extension is a row-wise AND plus a
-popcount over only the baskets that can still contain it. All extensions sharing a prefix are
-intersected in one 2D numpy operation.
+Itemsets are counted exactly with a vectorised Eclat. Items are ranked by ascending frequency
+and every itemset is grown from its least frequent item: pairs are counted from that item's
+baskets, and longer itemsets by intersecting packed ``uint64`` bitsets indexed by those baskets
+only (a row-wise AND plus popcount, all extensions of a prefix in one 2D numpy operation).
+Deeper prefixes drop the bitset words they never use, and prefixes are processed in pieces of
+bounded memory.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from numbers import Real
@@ -52,13 +55,15 @@ class Rule:
 
 
 class BasketMatrix:
-    """Baskets as a CSR boolean matrix (one row per basket, one column per item) with item labels."""
+    """Baskets as a CSR boolean matrix, one row per basket and one column per labelled item."""
 
     def __init__(self, matrix: sparse.spmatrix | sparse.sparray, items: Iterable[str]) -> None:
         items = [str(item) for item in items]
         matrix = sparse.csr_matrix(matrix, dtype=bool)
         if matrix.shape[1] != len(items):
-            raise ValueError(f"items: {len(items)} labels for a matrix with {matrix.shape[1]} columns")
+            raise ValueError(
+                f"items: {len(items)} labels for a matrix with {matrix.shape[1]} columns"
+            )
         if len(set(items)) != len(items):
             raise ValueError("items: labels must be unique")
         matrix.sum_duplicates()
@@ -74,15 +79,20 @@ class BasketMatrix:
         return self.n_baskets
 
     def __repr__(self) -> str:
-        return f"BasketMatrix({self.n_baskets} baskets, {len(self.items)} items, {self.matrix.nnz} entries)"
+        return (
+            f"BasketMatrix({self.n_baskets} baskets, {len(self.items)} items, "
+            f"{self.matrix.nnz} entries)"
+        )
 
     @classmethod
     def from_baskets(cls, baskets: Iterable[Iterable[str]]) -> BasketMatrix:
-        """One row per basket, in order; an item repeated in a basket counts once, empty baskets count."""
+        """One row per basket, in order; a repeated item counts once; empty baskets are kept."""
         rows = []
         for basket in baskets:
             if isinstance(basket, str | bytes):
-                raise ValueError(f"baskets: each basket must be an iterable of items, got {basket!r}")
+                raise ValueError(
+                    f"baskets: each basket must be an iterable of items, got {basket!r}"
+                )
             rows.append(basket if isinstance(basket, list | tuple) else list(basket))
         flat = list(chain.from_iterable(rows))
         labels = sorted(dict.fromkeys(flat), key=str)
@@ -97,7 +107,7 @@ class BasketMatrix:
 
     @classmethod
     def from_pairs(cls, basket_ids: np.ndarray, items: np.ndarray) -> BasketMatrix:
-        """Baskets from long-format rows ``(basket_id[i], item[i])``; rows ordered by sorted basket id."""
+        """Baskets from long-format pairs ``(basket_ids[i], items[i])``, rows in basket-id order."""
         basket_ids = np.asarray(basket_ids)
         items = np.asarray(items)
         if basket_ids.ndim != 1 or items.ndim != 1 or len(basket_ids) != len(items):
@@ -114,6 +124,21 @@ class BasketMatrix:
         return cls(matrix, [str(label) for label in labels.tolist()])
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector while building many acyclic containers.
+
+    Otherwise each batch of new tuples or lists triggers a collection that rescans them all.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_baskets(path: str | PathLike, delimiter: str = ",") -> list[list[str]]:
     """One basket per line, items split on ``delimiter`` and kept verbatim (spaces included).
 
@@ -122,11 +147,8 @@ def read_baskets(path: str | PathLike, delimiter: str = ",") -> list[list[str]]:
     """
     if not delimiter:
         raise ValueError(f"delimiter must be a non-empty string, got {delimiter!r}")
-    with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            [item for item in line.rstrip("\r\n").split(delimiter) if item]
-            for line in handle
-        ]
+    with open(path, encoding="utf-8", newline="") as handle, _gc_paused():
+        return [[item for item in line.rstrip("\r\n").split(delimiter) if item] for line in handle]
 
 
 # --------------------------------------------------------------------------- validation
@@ -154,7 +176,9 @@ def _as_matrix(baskets: object) -> BasketMatrix:
     if isinstance(baskets, BasketMatrix):
         return baskets
     if isinstance(baskets, str | bytes) or not isinstance(baskets, Iterable):
-        raise ValueError(f"baskets must be a BasketMatrix or an iterable of baskets, got {baskets!r}")
+        raise ValueError(
+            f"baskets must be a BasketMatrix or an iterable of baskets, got {baskets!r}"
+        )
     return BasketMatrix.from_baskets(baskets)
 
 
@@ -228,24 +252,30 @@ def _grow(
     _, ends = _runs(groups)
     sizes = np.diff(np.r_[0, ends])
     partners = np.repeat(ends, sizes) - np.arange(m) - 1
-    left = np.repeat(np.arange(m), partners)
-    right = left + 1 + _expand(np.zeros(m, dtype=np.int64), partners)
+    done = np.r_[0, np.cumsum(partners)]
     need_bits = max_len is None or rows.shape[1] + 1 < max_len
 
     step = max(1, _BLOCK_BYTES // (8 * width))
     kept_left, kept_right, kept_counts, kept_bits = [], [], [], []
-    for s in range(0, len(left), step):
-        lo, ro = left[s : s + step], right[s : s + step]
-        both = bits[lo]
-        np.bitwise_and(both, bits[ro], out=both)
-        counts = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
-        hit = counts >= min_count
-        if hit.any():
-            kept_left.append(lo[hit])
-            kept_right.append(ro[hit])
-            kept_counts.append(counts[hit])
-            if need_bits:
-                kept_bits.append(both[hit])
+    first = 0
+    while first < m:
+        last = max(first + 1, int(np.searchsorted(done, done[first] + step, side="right")) - 1)
+        nodes = np.arange(first, last)
+        left = np.repeat(nodes, partners[first:last])
+        right = left + 1 + _expand(np.zeros(len(nodes), dtype=np.int64), partners[first:last])
+        first = last
+        for s in range(0, len(left), step):
+            lo, ro = left[s : s + step], right[s : s + step]
+            both = bits[lo]
+            np.bitwise_and(both, bits[ro], out=both)
+            counts = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+            hit = counts >= min_count
+            if hit.any():
+                kept_left.append(lo[hit])
+                kept_right.append(ro[hit])
+                kept_counts.append(counts[hit])
+                if need_bits:
+                    kept_bits.append(both[hit])
     if not kept_left:
         return []
     lo, ro = np.concatenate(kept_left), np.concatenate(kept_right)
@@ -255,7 +285,40 @@ def _grow(
     if not need_bits:
         return []
     child = _keep_branching(child_rows, child_counts, np.concatenate(kept_bits), lo)
-    return [] if child is None else _split(child)
+    if child is None:
+        return []
+    return [piece for part in _compact(child, bits) for piece in _split(part)]
+
+
+def _compact(
+    frontier: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], parent_bits: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Drop the bitset words that are empty in each group's prefix, as no extension can use them.
+
+    Groups needing similar widths go to the same piece, so one dense prefix does not widen all.
+    """
+    rows, counts, bits, groups = frontier
+    starts, ends = _runs(groups)
+    sizes = ends - starts
+    used_words = parent_bits[groups[starts]] != 0
+    used = used_words.sum(axis=1)
+    if 2 * int(sizes @ used) > bits.size:
+        return [frontier]
+    buckets = np.ceil(np.log2(used)).astype(np.int64)
+    pieces = []
+    for bucket in np.unique(buckets).tolist():
+        chosen = np.flatnonzero(buckets == bucket)
+        width = int(used[chosen].max())
+        group_of_word, word = np.nonzero(used_words[chosen])
+        slot = _expand(np.zeros(len(chosen), dtype=np.int64), used[chosen])
+        source = np.zeros((len(chosen), width), dtype=np.int64)
+        source[group_of_word, slot] = word
+        member = _expand(starts[chosen], sizes[chosen])
+        group_of_member = np.repeat(np.arange(len(chosen)), sizes[chosen])
+        packed = bits[member[:, None], source[group_of_member]]
+        packed[np.arange(width) >= used[chosen][group_of_member, None]] = 0
+        pieces.append((rows[member], counts[member], packed, groups[member]))
+    return pieces
 
 
 def _split(
@@ -376,10 +439,13 @@ def _seed_frontiers(
     pair_bytes = (col_ptr[pair_first + 1] - col_ptr[pair_first] + 63) // 64 * 8
     begin = 0
     while begin < len(class_starts):
-        # Classes ascend in frequency, so a piece's last class sets its bitset width.
+        # Classes ascend in frequency, so a piece's last class sets its bitset width; pieces
+        # stop before that width doubles, to bound the padding of their first classes.
         stop = begin + 1
-        while stop < len(class_starts) and (
-            (class_ends[stop] - class_starts[begin]) * pair_bytes[class_ends[stop] - 1]
+        while (
+            stop < len(class_starts)
+            and pair_bytes[class_ends[stop] - 1] <= 2 * pair_bytes[class_starts[begin]]
+            and (class_ends[stop] - class_starts[begin]) * pair_bytes[class_ends[stop] - 1]
             <= _FRONTIER_BYTES
         ):
             stop += 1
@@ -433,18 +499,20 @@ def frequent_itemsets(
     with their basket counts, ordered by length then lexicographically."""
     min_support = _validated_support(min_support)
     max_len = _check_max_len(max_len, 1)
-    baskets = _as_matrix(baskets)
+    if not isinstance(baskets, BasketMatrix):
+        raise ValueError(f"baskets must be a BasketMatrix, got {type(baskets).__name__}")
     if baskets.n_baskets == 0:
         return []
     levels = _mine(baskets, _min_count(min_support, baskets.n_baskets), max_len)
     result: list[tuple[tuple[int, ...], int]] = []
-    for k in levels.lengths():
-        rows, counts = levels.level(k)
-        columns = np.sort(levels.order[rows], axis=1)
-        ordering = np.lexsort(columns.T[::-1])
-        result.extend(
-            zip(map(tuple, columns[ordering].tolist()), counts[ordering].tolist(), strict=True)
-        )
+    with _gc_paused():
+        for k in levels.lengths():
+            rows, counts = levels.level(k)
+            columns = np.sort(levels.order[rows], axis=1)
+            ordering = np.lexsort(columns.T[::-1])
+            result.extend(
+                zip(map(tuple, columns[ordering].tolist()), counts[ordering].tolist(), strict=True)
+            )
     return result
 
 
@@ -539,21 +607,24 @@ def mine_rules(
         antecedents[offset : offset + len(part[1]), : part[0].shape[1]] = part[0]
         sizes[offset : offset + len(part[1])] = part[0].shape[1]
         offset += len(part[1])
-    consequent, counts, confidence, lift = (np.concatenate([p[i] for p in parts]) for i in range(1, 5))
+    consequent, counts, confidence, lift = (
+        np.concatenate([p[i] for p in parts]) for i in range(1, 5)
+    )
     ordering = np.lexsort(
         [consequent, *(antecedents[:, c] for c in reversed(range(width))), -confidence, -lift]
     )
     by_label = sorted(labels)
     name = by_label.__getitem__
-    return [
-        Rule(tuple(map(name, ant[:size])), by_label[cons], count / n, conf, lif, count)
-        for ant, size, cons, count, conf, lif in zip(
-            antecedents[ordering].tolist(),
-            sizes[ordering].tolist(),
-            consequent[ordering].tolist(),
-            counts[ordering].tolist(),
-            confidence[ordering].tolist(),
-            lift[ordering].tolist(),
-            strict=True,
-        )
-    ]
+    with _gc_paused():
+        return [
+            Rule(tuple(map(name, ant[:size])), by_label[cons], count / n, conf, lif, count)
+            for ant, size, cons, count, conf, lif in zip(
+                antecedents[ordering].tolist(),
+                sizes[ordering].tolist(),
+                consequent[ordering].tolist(),
+                counts[ordering].tolist(),
+                confidence[ordering].tolist(),
+                lift[ordering].tolist(),
+                strict=True,
+            )
+        ]
