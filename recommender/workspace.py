@@ -129,11 +129,11 @@ def _from_csv(csv_dir: Path, catalog: Catalog, progress: Callable[[str], None]
 
     from .csvimport import import_directory
 
-    with tempfile.TemporaryDirectory(prefix="recommender-train-") as scratch:
-        with Store(Path(scratch) / "store.sqlite") as store:
-            counts = import_directory(store, catalog, csv_dir)
-            if not counts.get("customers"):
-                raise ModelError(f"{csv_dir}: no customers.csv to train on")
-            progress(f"imported {counts} from {csv_dir}")
-            return TrainingData.from_store(store, catalog), store.fingerprint()
+    with (tempfile.TemporaryDirectory(prefix="recommender-train-") as scratch,
+          Store(Path(scratch) / "store.sqlite") as store):
+        counts = import_directory(store, catalog, csv_dir)
+        if not counts.get("customers"):
+            raise ModelError(f"{csv_dir}: no customers.csv to train on")
+        progress(f"imported {counts} from {csv_dir}")
+        return TrainingData.from_store(store, catalog), store.fingerprint()
 
