@@ -96,6 +96,7 @@ class Recommendation:
     timings: Mapping[str, float] = field(default_factory=dict)
     errors: tuple[Mapping[str, str], ...] = ()
     debug: bool = False
+    explanation: Ineligible | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -105,6 +106,9 @@ class Recommendation:
             "channel": self.channel,
             "suggestions": [s.to_dict() for s in self.suggestions],
         }
+        if self.explanation is not None:
+            e = self.explanation
+            out["explanation"] = {"product": e.product, "reason": e.code, "detail": e.detail}
         if self.warnings:
             out["warnings"] = list(self.warnings)
         if self.debug:
@@ -296,6 +300,8 @@ class Engine:
             moment=context.moment.value, channel=context.channel.id, suggestions=suggestions,
             warnings=tuple(warnings), excluded=tuple(excluded), timings=timings,
             errors=tuple(errors), debug=debug,
+            explanation=self.explain_failure(context) if context.moment is Moment.FAILURE
+            else None,
         )
         for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
                                           recommendation=result):

@@ -441,3 +441,18 @@ def test_the_business_being_ordered_counts_as_held(sample_workspace: Workspace, 
         if not expected:
             assert [(e.product, e.code) for e in result.excluded] == \
                 [("broadband_speedup", "missing_prerequisite")]
+
+
+def test_a_failure_response_says_why_the_order_failed(engine: Engine) -> None:
+    customer_id = engine.store.db.execute(
+        "SELECT t.customer_id FROM terminals t JOIN holdings h ON h.customer_id = t.customer_id "
+        "WHERE t.network = '4G' AND h.product_id = 'plan_4g' LIMIT 1").fetchone()[0]
+    body = engine.recommend(RecommendationRequest(
+        customer_id, "web", "failure", product="plan_5g", failure_reason="not_eligible")
+    ).to_dict()
+    assert body["explanation"]["product"] == "plan_5g"
+    assert body["explanation"]["reason"] == "conflict"
+    assert "4G畅享套餐" in body["explanation"]["detail"]
+    ok = engine.recommend(RecommendationRequest(customer_id, "web", "success",
+                                                product="data_1gb")).to_dict()
+    assert "explanation" not in ok
