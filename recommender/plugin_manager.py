@@ -26,6 +26,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("popularity", "plugins.popularity"),
     ("cross_sell", "plugins.cross_sell"),
     ("association", "plugins.association"),
+    ("cf", "plugins.cf"),
 )
 
 ENTRY_POINT_GROUP = "recommender"

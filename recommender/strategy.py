@@ -88,7 +88,10 @@ class Strategy(ABC):
 
 
 def top_n(scores: Any, n: int, exclude: Iterable[int] = ()) -> Any:
-    """Indices of the ``n`` highest finite scores, best first, ties by index (NumPy, no loop)."""
+    """Indices of the ``n`` highest positive finite scores, best first, ties by index.
+
+    Scores of zero or below mean "no evidence" and are never returned.
+    """
     import numpy as np
 
     scores = np.asarray(scores, dtype=np.float64).copy()

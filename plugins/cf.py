@@ -1,0 +1,499 @@
+"""Collaborative filtering ("customers like you took these") and item-to-item similarity.
+
+``cf`` factorises the customers x businesses interaction matrix with ``implicit`` (ALS by
+default, BPR as an option) and keeps only the item factors. A customer's vector is folded in
+at request time from what they hold now (plus the business being acted on), so a customer who
+joined after training is served, and serving memory does not grow with the customer base.
+
+``item_similarity`` answers "related to the business being acted on": the cosine between
+businesses over which customers interacted with both, kept as the top neighbours per business.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from recommender import (
+    Candidate,
+    Catalog,
+    Config,
+    ModelError,
+    Moment,
+    RequestContext,
+    Strategy,
+    TrainingData,
+    hookimpl,
+)
+from recommender.strategy import top_n
+
+MODELS = ("als", "bpr")
+EVENT_KINDS = tuple(m.value for m in Moment)
+DEFAULT_EVENT_WEIGHTS = {"success": 1.0, "transaction": 0.3, "query": 0.1, "failure": 0.0}
+SIMILARITY_EVENT_WEIGHTS = {"success": 1.0, "transaction": 1.0, "query": 1.0, "failure": 0.0}
+#: At most this many held businesses are named in a reason.
+REASON_DRIVERS = 2
+
+
+def _check_number(name: str, value: Any, *, minimum: float, integer: bool = False,
+                  strict: bool = False) -> Any:
+    """Return ``value`` if it is a finite number above ``minimum``; else ValueError naming it."""
+    kind = int if integer else int | float
+    ok = (not isinstance(value, bool) and isinstance(value, kind) and math.isfinite(value)
+          and (value > minimum if strict else value >= minimum))
+    if not ok:
+        what = "an integer" if integer else "a number"
+        sign = ">" if strict else ">="
+        raise ValueError(f"{name} must be {what} {sign} {minimum}, got {value!r}")
+    return value
+
+
+def _check_event_weights(name: str, weights: Any) -> dict[str, float]:
+    """Validate a ``{kind: weight}`` table; kinds left out weigh 0."""
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"{name} must be a table of event kind to weight, got {weights!r}")
+    out = dict.fromkeys(EVENT_KINDS, 0.0)
+    for kind, weight in weights.items():
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"{name}.{kind}: unknown event kind; known: "
+                             f"{', '.join(EVENT_KINDS)}")
+        out[kind] = float(_check_number(f"{name}.{kind}", weight, minimum=0))
+    return out
+
+
+def _names(catalog: Catalog, indices: np.ndarray) -> list[str]:
+    return [catalog.products[i].name for i in indices]
+
+
+def _read_arrays(directory: Path, filename: str, who: str) -> tuple[dict[str, np.ndarray],
+                                                                     dict[str, Any]]:
+    """Read ``filename`` (npz, no pickle) and ``settings.json``; ModelError if unusable."""
+    path = directory / filename
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ModelError(f"{who}: cannot read {path}: {e}") from e
+    settings_path = directory / "settings.json"
+    try:
+        settings = json.loads(settings_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{who}: cannot read {settings_path}: {e}") from e
+    if not isinstance(settings, dict):
+        raise ModelError(f"{who}: {settings_path} does not hold a settings table")
+    return arrays, settings
+
+
+def _need(arrays: Mapping[str, np.ndarray], key: str, path: Path, who: str) -> np.ndarray:
+    if key not in arrays:
+        raise ModelError(f"{who}: {path} has no array {key!r}")
+    array = arrays[key]
+    if array.dtype.kind not in "fiu" or (array.dtype.kind == "f"
+                                         and not np.isfinite(array).all()):
+        raise ModelError(f"{who}: {path} array {key!r} is not finite numeric data")
+    return array
+
+
+class CFStrategy(Strategy):
+    """Matrix-factorisation collaborative filtering with request-time fold-in.
+
+    Training fits ``implicit``'s ALS (or BPR) on ``data.interactions(event_weights,
+    holding_weight=holding_weight)``. Serving keeps the item factors ``Y`` (products x factors),
+    ``YtY`` and the regularisation, and computes the customer's vector from the businesses they
+    hold (each weighing ``holding_weight``) plus the current business (``context_weight``) by
+    the exact ALS least-squares step, the same as ``implicit``'s ``recalculate_user``::
+
+        c = alpha * w                       (confidence per interacted business)
+        (YtY + Yu^T diag(c - 1) Yu + reg I) x = Yu^T c
+
+    For BPR the same least-squares fold-in is solved on BPR's latent item factors: the vector
+    whose scores best reproduce the customer's businesses as 1 and the rest as 0. implicit's BPR
+    appends an item-bias column (and a constant 1 on the customer side); it is dropped, as it
+    was learned against BPR's own customer vectors, is on another scale than the folded-in one,
+    and adding it ranked held-out orders worse on the sample operator.
+
+    :param model: ``"als"`` or ``"bpr"``.
+    :param factors: latent dimensions; keep it well below the number of businesses (with
+        nearly one factor per business the model only reproduces what is held).
+    :param regularization: L2 regularisation, in fitting and in fold-in; default 0.1 for ALS,
+        0.01 for BPR.
+    :param iterations: ALS sweeps (default 15) or BPR epochs (default 100).
+    :param alpha: confidence per unit of interaction weight (implicit's ``alpha``: the
+        confidence of an interaction of weight ``w`` is ``alpha * w``, of no interaction 1).
+    :param learning_rate: BPR's SGD step.
+    :param event_weights: weight per event kind when building the interaction matrix.
+    :param holding_weight: weight of a current holding, in training and when folding in.
+    :param context_weight: weight of the business being acted on when folding in.
+    :param num_threads: fitting threads, 0 for all cores. ALS results do not depend on it;
+        BPR's parallel SGD is only reproducible with 1.
+    :param random_state: seed of the factor initialisation, for repeatable models.
+    """
+
+    name = "cf"
+
+    def __init__(self, catalog: Catalog, *, model: str = "als", factors: int = 8,
+                 regularization: float | None = None, iterations: int | None = None,
+                 alpha: float = 1.0, learning_rate: float = 0.05,
+                 event_weights: Mapping[str, float] | None = None,
+                 holding_weight: float = 1.0, context_weight: float = 1.0,
+                 num_threads: int = 0, random_state: int | None = 42):
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        if regularization is None:
+            regularization = 0.1 if model == "als" else 0.01
+        if iterations is None:
+            iterations = 15 if model == "als" else 100
+        _check_number("factors", factors, minimum=1, integer=True)
+        # Strictly positive: it keeps every fold-in system positive definite.
+        _check_number("regularization", regularization, minimum=0, strict=True)
+        _check_number("iterations", iterations, minimum=1, integer=True)
+        _check_number("alpha", alpha, minimum=0, strict=True)
+        _check_number("learning_rate", learning_rate, minimum=0, strict=True)
+        _check_number("holding_weight", holding_weight, minimum=0)
+        _check_number("context_weight", context_weight, minimum=0)
+        _check_number("num_threads", num_threads, minimum=0, integer=True)
+        if random_state is not None:
+            _check_number("random_state", random_state, minimum=0, integer=True)
+        self.catalog = catalog
+        self.model = model
+        self.factors = factors
+        self.regularization = float(regularization)
+        self.iterations = iterations
+        self.alpha = float(alpha)
+        self.learning_rate = float(learning_rate)
+        self.event_weights = _check_event_weights(
+            "event_weights", DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+        self.holding_weight = float(holding_weight)
+        self.context_weight = float(context_weight)
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.item_factors: np.ndarray | None = None  # products x factors
+        self.yty: np.ndarray | None = None           # factors x factors, float64
+        self._y64: np.ndarray | None = None          # item factors as float64, for serving
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.item_factors is not None
+
+    # -- training -----------------------------------------------------------------------------
+
+    def fit(self, data: TrainingData) -> Self:
+        from threadpoolctl import threadpool_limits
+
+        matrix = data.interactions(self.event_weights, holding_weight=self.holding_weight)
+        matrix.eliminate_zeros()
+        # implicit parallelises over customers itself; a BLAS thread pool inside each of its
+        # threads oversubscribes the cores (implicit warns and recommends exactly this limit).
+        with threadpool_limits(1, "blas"):
+            estimator = self._estimator()
+            estimator.fit(matrix, show_progress=False)
+        factors = estimator.item_factors
+        factors = np.asarray(factors.to_numpy() if hasattr(factors, "to_numpy") else factors,
+                             dtype=np.float32)
+        if self.model == "bpr":
+            factors = factors[:, :-1]  # implicit's BPR bias column (see the class docstring)
+        self._set_state(factors)
+        return self
+
+    def _estimator(self) -> Any:
+        if self.model == "bpr":
+            from implicit.bpr import BayesianPersonalizedRanking
+            return BayesianPersonalizedRanking(
+                factors=self.factors, learning_rate=self.learning_rate,
+                regularization=self.regularization, iterations=self.iterations,
+                num_threads=self.num_threads, random_state=self.random_state, use_gpu=False)
+        from implicit.als import AlternatingLeastSquares
+        return AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            iterations=self.iterations, num_threads=self.num_threads,
+            random_state=self.random_state, use_gpu=False)
+
+    def _set_state(self, item_factors: np.ndarray) -> None:
+        if item_factors.shape[0] != len(self.catalog):
+            raise ModelError(f"cf: {item_factors.shape[0]} item factors for a catalog of "
+                             f"{len(self.catalog)} products")
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        y = self.item_factors.astype(np.float64)
+        self.yty = y.T @ y
+        self._y64 = y
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def _system(self, products: np.ndarray, weights: np.ndarray
+                ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The factorised fold-in system of one customer, or None without interactions.
+
+        :returns: (Cholesky factor of A, interacted positions, their factors Yu, confidences).
+        """
+        if self.yty is None:
+            raise ModelError("cf: the model is not fitted")
+        products = np.asarray(products, dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        keep = weights > 0
+        products, weights = products[keep], weights[keep]
+        if not len(products):
+            return None
+        # Repeated products add up, as duplicate entries do in a CSR row.
+        products, inverse = np.unique(products, return_inverse=True)
+        weights = np.bincount(inverse, weights=weights)
+        confidence = self.alpha * weights
+        yu = self._y64[products]
+        a = self.yty + (yu.T * (confidence - 1.0)) @ yu
+        a[np.diag_indices_from(a)] += self.regularization
+        return scipy.linalg.cho_factor(a, check_finite=False), products, yu, confidence
+
+    def fold_in(self, products: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The customer vector for interactions ``weights`` with catalog positions ``products``.
+
+        The ALS least-squares step with the item factors held fixed; zero without interactions.
+
+        :param products: catalog positions the customer interacted with.
+        :param weights: the interaction weight of each (before ``alpha``).
+        :returns: a float64 vector of length ``factors``.
+        """
+        system = self._system(products, weights)
+        if system is None:
+            return np.zeros(self.yty.shape[0])
+        chol, _, yu, confidence = system
+        return scipy.linalg.cho_solve(chol, yu.T @ confidence, check_finite=False)
+
+    def _interactions(self, context: RequestContext) -> tuple[np.ndarray, np.ndarray]:
+        held = self.catalog.indices(context.customer.holdings)
+        weights = np.full(len(held), self.holding_weight)
+        if context.product is not None and context.product in self.catalog.index:
+            held = np.append(held, self.catalog.index[context.product])
+            weights = np.append(weights, self.context_weight)
+        return held, weights
+
+    def scores(self, context: RequestContext) -> np.ndarray:
+        """Scores of every catalog product for this request (before exclusions).
+
+        :raises ModelError: the model is not fitted.
+        """
+        products, weights = self._interactions(context)
+        x = self.fold_in(products, weights)
+        return self._y64 @ x
+
+    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+        if self.item_factors is None:
+            return []
+        products, weights = self._interactions(context)
+        system = self._system(products, weights)
+        if system is None:
+            return []
+        chol, used, yu, confidence = system
+        x = scipy.linalg.cho_solve(chol, yu.T @ confidence, check_finite=False)
+        scores = self._y64 @ x
+        catalog = self.catalog
+        exclude = np.concatenate([
+            np.flatnonzero(~catalog.orderable),
+            catalog.indices(context.holdings_after),
+            products,
+        ])
+        best = top_n(scores, n, exclude=exclude)
+        if not len(best):
+            return []
+        # Each interacted business's share of a score: c_j * y_j^T A^-1 y_i (implicit's
+        # explain); these shares sum to the score exactly.
+        driven = yu @ scipy.linalg.cho_solve(chol, self._y64[best].T, check_finite=False)
+        driven *= confidence[:, None]
+        reasons = self._reasons(used, driven)
+        return [Candidate(catalog.ids[i], float(scores[i]), reason)
+                for i, reason in zip(best.tolist(), reasons, strict=True)]
+
+    def _reasons(self, used: np.ndarray, driven: np.ndarray) -> list[str]:
+        """One sentence per candidate naming the businesses that push its score most."""
+        catalog = self.catalog
+        k = min(REASON_DRIVERS, len(used))
+        top = np.argsort(-driven, axis=0, kind="stable")[:k]           # k x candidates
+        positive = np.take_along_axis(driven, top, axis=0) > 0
+        names = np.array(_names(catalog, used), dtype=object)
+        query = ~catalog.orderable[used]
+        out = []
+        for col in range(driven.shape[1]):
+            rows = top[:, col][positive[:, col]]
+            if not len(rows):
+                out.append("customers with similar holdings took this")
+                continue
+            held = [names[r] for r in rows if not query[r]]
+            checked = [names[r] for r in rows if query[r]]
+            parts = []
+            if held:
+                parts.append("hold " + " and ".join(held))
+            if checked:
+                parts.append("check " + " and ".join(checked))
+            out.append("customers who " + " and ".join(parts) + " also took this")
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        if self.item_factors is None:
+            raise ModelError("cf: cannot save an unfitted model")
+        np.savez(directory / "cf.npz", item_factors=self.item_factors, yty=self.yty)
+        (directory / "settings.json").write_text(json.dumps(self.describe()))
+
+    def load(self, directory: Path) -> Self:
+        arrays, settings = _read_arrays(directory, "cf.npz", "cf")
+        path = directory / "cf.npz"
+        factors = _need(arrays, "item_factors", path, "cf")
+        yty = _need(arrays, "yty", path, "cf")
+        n = len(self.catalog)
+        if factors.ndim != 2 or factors.shape[0] != n:
+            raise ModelError(f"cf: item factors of shape {factors.shape} do not match the "
+                             f"catalog of {n} products")
+        k = factors.shape[1]
+        if yty.shape != (k, k):
+            raise ModelError(f"cf: YtY of shape {yty.shape} does not match item factors of "
+                             f"shape {factors.shape}")
+        try:
+            # The fold-in must use the confidence scaling the factors were trained with.
+            model, alpha, reg = settings["model"], settings["alpha"], settings["regularization"]
+            holding = settings["holding_weight"]
+            _check_number("alpha", alpha, minimum=0, strict=True)
+            _check_number("regularization", reg, minimum=0, strict=True)
+            _check_number("holding_weight", holding, minimum=0)
+        except (KeyError, ValueError) as e:
+            raise ModelError(f"cf: {directory / 'settings.json'} is incomplete: {e}") from e
+        if model not in MODELS:
+            raise ModelError(f"cf: {directory / 'settings.json'} names unknown model {model!r}")
+        y = factors.astype(np.float64)
+        if not np.allclose(yty, y.T @ y, rtol=1e-4, atol=1e-6):
+            raise ModelError(f"cf: {path} is inconsistent (YtY does not match the factors)")
+        self.model, self.alpha, self.regularization = model, float(alpha), float(reg)
+        self.holding_weight = float(holding)
+        self.factors = k
+        self._set_state(factors)
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "factors": self.factors, "regularization": self.regularization,
+            "iterations": self.iterations, "event_weights": self.event_weights,
+            "alpha": self.alpha, "holding_weight": self.holding_weight,
+            "context_weight": self.context_weight, "random_state": self.random_state,
+        }
+        if self.model == "bpr":
+            out["learning_rate"] = self.learning_rate
+        return out
+
+
+class ItemSimilarityStrategy(Strategy):
+    """Businesses most often taken by the same customers as the one being acted on.
+
+    Fitting binarises ``data.interactions(event_weights)`` (any interaction counts once) and
+    keeps, per business, its ``neighbours`` best cosine neighbours with at least
+    ``min_cooccurrence`` customers in common, as a sparse products x products matrix. Serving
+    reads one row.
+
+    :param neighbours: how many neighbours to keep per business.
+    :param min_cooccurrence: fewer shared customers than this is noise, not a relation.
+    :param event_weights: which event kinds count as an interaction (weight above 0).
+    :param holding_weight: whether current holdings count (above 0) as an interaction.
+    """
+
+    name = "item_similarity"
+    moments = frozenset({Moment.QUERY, Moment.TRANSACTION})
+
+    def __init__(self, catalog: Catalog, *, neighbours: int = 50, min_cooccurrence: int = 2,
+                 event_weights: Mapping[str, float] | None = None,
+                 holding_weight: float = 1.0):
+        _check_number("neighbours", neighbours, minimum=1, integer=True)
+        _check_number("min_cooccurrence", min_cooccurrence, minimum=1, integer=True)
+        _check_number("holding_weight", holding_weight, minimum=0)
+        self.catalog = catalog
+        self.neighbours = neighbours
+        self.min_cooccurrence = min_cooccurrence
+        self.event_weights = _check_event_weights(
+            "event_weights",
+            SIMILARITY_EVENT_WEIGHTS if event_weights is None else event_weights)
+        self.holding_weight = float(holding_weight)
+        self.similarity: sp.csr_matrix | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.similarity is not None
+
+    def fit(self, data: TrainingData) -> Self:
+        matrix = data.interactions(self.event_weights, holding_weight=self.holding_weight)
+        matrix.data = (matrix.data > 0).astype(np.float32)
+        matrix.eliminate_zeros()
+        co = (matrix.T @ matrix).tocoo()
+        norms = np.sqrt(np.asarray(matrix.sum(axis=0)).ravel())
+        keep = (co.row != co.col) & (co.data >= self.min_cooccurrence)
+        row, col, count = co.row[keep], co.col[keep], co.data[keep]
+        cosine = count / (norms[row] * norms[col])
+        self.similarity = self._top_neighbours(row, col, cosine, data.n_products)
+        return self
+
+    def _top_neighbours(self, row: np.ndarray, col: np.ndarray, value: np.ndarray,
+                        n: int) -> sp.csr_matrix:
+        """Keep each row's ``neighbours`` largest values (ties by column), as CSR."""
+        order = np.lexsort((col, -value, row))
+        row, col, value = row[order], col[order], value[order]
+        starts = np.searchsorted(row, np.arange(n))
+        rank = np.arange(len(row)) - starts[row]
+        keep = rank < self.neighbours
+        return sp.csr_matrix((value[keep].astype(np.float32), (row[keep], col[keep])),
+                             shape=(n, n))
+
+    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+        if self.similarity is None or context.product is None:
+            return []
+        catalog = self.catalog
+        current = catalog.index.get(context.product)
+        if current is None:
+            return []
+        sim = self.similarity
+        start, end = sim.indptr[current], sim.indptr[current + 1]
+        scores = np.zeros(len(catalog))
+        scores[sim.indices[start:end]] = sim.data[start:end]
+        exclude = np.concatenate([np.flatnonzero(~catalog.orderable),
+                                  catalog.indices(context.holdings_after), [current]])
+        reason = f"often taken together with {catalog.products[current].name}"
+        return [Candidate(catalog.ids[i], float(scores[i]), reason)
+                for i in top_n(scores, n, exclude=exclude)]
+
+    def save(self, directory: Path) -> None:
+        if self.similarity is None:
+            raise ModelError("item_similarity: cannot save an unfitted model")
+        sim = self.similarity
+        np.savez(directory / "similarity.npz", indptr=sim.indptr, indices=sim.indices,
+                 data=sim.data)
+        (directory / "settings.json").write_text(json.dumps(self.describe()))
+
+    def load(self, directory: Path) -> Self:
+        arrays, _ = _read_arrays(directory, "similarity.npz", "item_similarity")
+        path = directory / "similarity.npz"
+        indptr = _need(arrays, "indptr", path, "item_similarity")
+        indices = _need(arrays, "indices", path, "item_similarity")
+        data = _need(arrays, "data", path, "item_similarity")
+        n = len(self.catalog)
+        ok = (indptr.ndim == indices.ndim == data.ndim == 1 and len(indptr) == n + 1
+              and indptr[0] == 0 and indptr[-1] == len(indices) == len(data)
+              and (np.diff(indptr) >= 0).all()
+              and (not len(indices) or (indices.min() >= 0 and indices.max() < n)))
+        if not ok:
+            raise ModelError(f"item_similarity: {path} does not hold a {n} x {n} "
+                             f"similarity matrix for this catalog")
+        self.similarity = sp.csr_matrix((data.astype(np.float32), indices, indptr),
+                                        shape=(n, n))
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"neighbours": self.neighbours, "min_cooccurrence": self.min_cooccurrence,
+                "event_weights": self.event_weights, "holding_weight": self.holding_weight}
+
+
+@hookimpl
+def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
+    return [CFStrategy(catalog, **config.strategy_settings("cf")),
+            ItemSimilarityStrategy(catalog, **config.strategy_settings("item_similarity"))]
