@@ -281,7 +281,7 @@ def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start
     tier_names = np.array([t.value for t in TIERS], dtype=object)
     persona_names = np.array([p.value for p in PERSONAS], dtype=object)
     life_names = np.array([s.value for s in LIFECYCLES], dtype=object)
-    tags = [TAG_SEPARATOR.join(t for t, on in zip(TAGS, row, strict=True) if on)
+    tags = [TAG_SEPARATOR.join(sorted(t for t, on in zip(TAGS, row, strict=True) if on))
             for row in tag_matrix]
     os_names = np.array([o.value for o in OSES] + [None], dtype=object)
     models = _models(rng, os_code, smart)

@@ -119,3 +119,19 @@ def test_rules_from_a_workspace_as_csv(sample_workspace: Workspace) -> None:
 def test_rules_bad_arguments(args, fragment) -> None:
     result = run("rules", *args, check=False)
     assert result.returncode != 0 and fragment in result.stderr
+
+
+def test_import_reports_the_bad_row_and_keeps_the_store(sample_workspace: Workspace,
+                                                        tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    good = tmp_path / "customers.csv"
+    good.write_text("id,value_tier,lifecycle,tenure_months\nNEW1,mid,new,1\n")
+    assert json.loads(run("import", "--dir", str(ws), "customers", str(good)).stdout) == \
+        {"table": "customers", "rows": 1}
+    bad = tmp_path / "holdings.csv"
+    bad.write_text("customer_id,product_id\nNEW1,plan_4g\nNEW1,gold_bar\n")
+    result = run("import", "--dir", str(ws), "holdings", str(bad), check=False)
+    assert result.returncode == 1
+    assert f"{bad}, line 3, column 'product_id': unknown product 'gold_bar'" in result.stderr
+    assert Workspace(ws).store().holdings("NEW1") == frozenset()
