@@ -39,7 +39,7 @@ class PopularityStrategy(Strategy):
     name = "popularity"
 
     def __init__(self, catalog: Catalog, *, half_life_days: float = 30.0,
-                 prior_strength: float = 20.0, holding_weight: float = 0.1):
+                 prior_strength: float = 20.0, holding_weight: float = 0.02):
         if half_life_days <= 0:
             raise ValueError(f"half_life_days must be > 0, got {half_life_days!r}")
         if prior_strength < 0:

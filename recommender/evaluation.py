@@ -28,10 +28,19 @@ class Holdout:
     targets: np.ndarray    # product positions, one per customer
 
 
-def leave_last_out(data: TrainingData, *, min_orders: int = 2) -> Holdout:
-    """Hold out each customer's latest successful order (customers with ``min_orders``+)."""
+def leave_last_out(data: TrainingData, *, min_orders: int = 2,
+                   subscriptions_only: bool = False) -> Holdout:
+    """Hold out each customer's latest successful order (customers with ``min_orders``+).
+
+    :param subscriptions_only: consider only orders of businesses that customers go on to
+        hold (plans, packs, memberships), not one-off purchases such as top-ups and day-passes,
+        which a recommendation rarely needs to suggest.
+    """
     ev = data.events
-    success = np.flatnonzero(ev.kind == MOMENTS.index(Moment.SUCCESS))
+    is_success = ev.kind == MOMENTS.index(Moment.SUCCESS)
+    if subscriptions_only:
+        is_success &= (data.holdings.getnnz(axis=0) > 0)[ev.product]
+    success = np.flatnonzero(is_success)
     order = success[np.lexsort((ev.ts[success], ev.customer[success]))]
     customer = ev.customer[order]
     last = np.flatnonzero(np.r_[customer[1:] != customer[:-1], True])
