@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender import Catalog, Engine
+from recommender import Catalog, Engine, TrainingData
 from recommender.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,13 @@ def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 @pytest.fixture(scope="session")
 def catalog(sample_workspace: Workspace) -> Catalog:
     return sample_workspace.catalog()
+
+
+@pytest.fixture(scope="session")
+def sample_data(sample_workspace: Workspace) -> TrainingData:
+    """The sample operator's store as training arrays. Read-only."""
+    with sample_workspace.store() as store:
+        return TrainingData.from_store(store, sample_workspace.catalog())
 
 
 @pytest.fixture(scope="session")

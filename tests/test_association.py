@@ -17,13 +17,11 @@ from recommender import (
     TrainingData,
 )
 from recommender.mining import mine_rules
-from recommender.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def data(sample_workspace: Workspace) -> TrainingData:
-    with sample_workspace.store() as store:
-        return TrainingData.from_store(store, sample_workspace.catalog())
+def data(sample_data: TrainingData) -> TrainingData:
+    return sample_data
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from recommender.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def data(sample_workspace: Workspace) -> TrainingData:
-    with sample_workspace.store() as store:
-        return TrainingData.from_store(store, sample_workspace.catalog())
+def data(sample_data: TrainingData) -> TrainingData:
+    return sample_data
 
 
 def test_held_out_orders_leave_no_trace_in_training(data: TrainingData) -> None:

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import dataset
 
 from recommender import mining
 from recommender.mining import BasketMatrix, Rule, frequent_itemsets, mine_rules, read_baskets
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("RECOMMENDER_DATASETS", ROOT.parent / "shared" / "datasets"))
 RETAIL_N = 88_162
-
-
-def dataset(*parts: str) -> Path:
-    path = DATASETS.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"dataset {path} not found (set RECOMMENDER_DATASETS to the datasets folder)")
-    return path
 
 
 @pytest.fixture(scope="module")

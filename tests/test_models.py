@@ -91,9 +91,8 @@ def test_training_writes_a_new_version_and_moves_current(workspace_copy: Workspa
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def training_data(sample_workspace: Workspace) -> TrainingData:
-    with sample_workspace.store() as store:
-        return TrainingData.from_store(store, sample_workspace.catalog())
+def training_data(sample_data: TrainingData) -> TrainingData:
+    return sample_data
 
 
 def registered(sample_workspace: Workspace) -> dict[str, Strategy]:
