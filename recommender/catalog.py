@@ -128,7 +128,8 @@ _ELIGIBILITY_KEYS = {
 class Catalog:
     """All products, validated as a whole, with vectorised eligibility.
 
-    Conflicts are made symmetric: if A names B as a conflict, B conflicts with A too.
+    Conflicts are made symmetric: if A names B as a conflict, B conflicts with A too. A
+    business that upgrades a held one replaces it, so that pair does not count as a conflict.
     """
 
     def __init__(self, products: Iterable[Product], *, source: str = "<catalog>"):
@@ -302,7 +303,9 @@ class Catalog:
             conflicted = np.zeros(n, dtype=bool)
             superseded = np.zeros(n, dtype=bool)
             for i in held:
-                conflicted[self._conflicts[i]] = True
+                # Ordering an upgrade of a held business replaces it: no conflict there.
+                clash = self._conflicts[i]
+                conflicted[clash[~np.isin(clash, self._upgraded_by[i])]] = True
                 superseded[self._supersedes[i]] = True
             mark(conflicted, Exclusion.CONFLICT)
             mark(superseded, Exclusion.SUPERSEDED)
@@ -339,7 +342,7 @@ class Catalog:
             case Exclusion.HELD:
                 return f"the customer already has {p.name}"
             case Exclusion.CONFLICT:
-                clash = sorted(self.conflicts_of(p.id) & held)
+                clash = sorted((self.conflicts_of(p.id) & held) - p.upgrades)
                 return f"{p.name} conflicts with held " + ", ".join(self[c].name for c in clash)
             case Exclusion.SUPERSEDED:
                 up = sorted(set(self.upgrade_paths(p.id)) & held)

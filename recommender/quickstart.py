@@ -72,6 +72,8 @@ def _show(engine: Engine, result: Recommendation, product: str | None, reason: s
     failed = f", failed: {reason}" if reason else ""
     echo(f"\n  [{result.channel} · {result.moment}{about}{failed}] "
          f"{len(result.suggestions)} suggestion(s) in {result.timings['total']:.1f} ms")
+    if result.explanation is not None:
+        echo(f"    why it failed: {result.explanation.detail}")
     for i, s in enumerate(result.suggestions, 1):
         echo(f"    {i}. {s.name} ({s.product})  score {s.score:.3f}")
         for strategy, why in zip(s.strategies, s.reasons, strict=True):

@@ -216,7 +216,7 @@ def slow_ok(catalog: Catalog, p, context: RequestContext) -> bool:
     held = context.customer.holdings
     e = p.eligibility
     return (p.id not in held
-            and not (catalog.conflicts_of(p.id) & held)
+            and not ((catalog.conflicts_of(p.id) & held) - p.upgrades)
             and p.requires <= held and (not p.requires_any or bool(p.requires_any & held))
             and not any(p.id in catalog[h].upgrades for h in held)
             and (e.min_network is None or e.min_network.rank <= context.terminal.network.rank)
@@ -225,3 +225,13 @@ def slow_ok(catalog: Catalog, p, context: RequestContext) -> bool:
             and context.channel.id in p.channels
             and (not e.value_tiers or context.customer.value_tier in e.value_tiers)
             and context.customer.tenure_months >= e.min_tenure_months)
+
+
+def test_an_upgrade_of_a_held_business_is_not_a_conflict() -> None:
+    data = catalog_with(1, upgrades=["plan_4g"])  # the 5G plan replaces the 4G plan
+    catalog = Catalog.from_dict(data)
+    codes = catalog.exclusions(ctx(holdings=("plan_4g",)))
+    assert Exclusion(int(codes[catalog.index["plan_5g"]])) is Exclusion.OK
+    # ...but once on the 5G plan, the 4G plan is both a conflict and superseded.
+    codes = catalog.exclusions(ctx(holdings=("plan_5g",)))
+    assert Exclusion(int(codes[catalog.index["plan_4g"]])) is Exclusion.CONFLICT

@@ -51,7 +51,8 @@ def violations(catalog, customer: Customer, terminal, channel: str, moment: str,
         wrong.append("the current business suggested")
     if suggested in held:
         wrong.append("already held")
-    if any(suggested in catalog[h].conflicts or h in p.conflicts for h in held):
+    if any((suggested in catalog[h].conflicts or h in p.conflicts) and h not in p.upgrades
+           for h in held):
         wrong.append("conflicts with a holding")
     if not p.requires <= held or (p.requires_any and not p.requires_any & held):
         wrong.append("missing prerequisite")
@@ -451,8 +452,9 @@ def test_a_failure_response_says_why_the_order_failed(engine: Engine) -> None:
         customer_id, "web", "failure", product="plan_5g", failure_reason="not_eligible")
     ).to_dict()
     assert body["explanation"]["product"] == "plan_5g"
-    assert body["explanation"]["reason"] == "conflict"
-    assert "4G畅享套餐" in body["explanation"]["detail"]
+    # plan_5g upgrades (replaces) the held 4G plan, so the phone is what stops it.
+    assert body["explanation"]["reason"] == "terminal_network"
+    assert "5G" in body["explanation"]["detail"]
     ok = engine.recommend(RecommendationRequest(customer_id, "web", "success",
                                                 product="data_1gb")).to_dict()
     assert "explanation" not in ok
