@@ -56,7 +56,11 @@ def session_baskets(data: TrainingData, gap_hours: float) -> BasketMatrix:
 
 
 class AssociationStrategy(Strategy):
-    """Serves the best-confidence matching rule per consequent, quoting it as the reason."""
+    """Serves the best-confidence matching rule per consequent, quoting it as the reason.
+
+    Antecedents are matched against what the customer holds, plus the business being ordered
+    during a transaction or after a success.
+    """
 
     name = "association"
 
@@ -129,9 +133,8 @@ class AssociationStrategy(Strategy):
     def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
         if self._arrays is None or self.n_rules == 0:
             return []
-        basket = set(context.customer.holdings)
-        if context.product is not None:
-            basket.add(context.product)
+        # The business being ordered counts; one that just failed does not.
+        basket = context.holdings_after
         present = np.zeros(len(self.catalog), dtype=np.float32)
         present[self.catalog.indices(basket)] = 1.0
         matched = (self._antecedents @ present) == self._lengths
