@@ -8,13 +8,11 @@ matrix-vector product over all rules.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
-from recommender.mining import BasketMatrix, Rule, mine_rules
 
 from recommender import (
     Candidate,
@@ -27,6 +25,8 @@ from recommender import (
     TrainingData,
     hookimpl,
 )
+from recommender.artifacts import load_arrays, save_arrays
+from recommender.mining import BasketMatrix, Rule, mine_rules
 from recommender.training import MOMENTS
 
 HOUR = 3600
@@ -157,16 +157,12 @@ class AssociationStrategy(Strategy):
     def save(self, directory: Path) -> None:
         if self._arrays is None:
             raise ModelError("association: cannot save an unfitted model")
-        np.savez(directory / "rules.npz", **self._arrays)
-        (directory / "settings.json").write_text(json.dumps(self.describe()))
+        save_arrays(directory, "rules.npz", self._arrays, self.describe())
 
     def load(self, directory: Path) -> Self:
-        try:
-            with np.load(directory / "rules.npz", allow_pickle=False) as f:
-                arrays = {k: f[k] for k in ("indptr", "indices", "consequent", "support",
-                                            "confidence", "lift", "count")}
-        except (OSError, ValueError, KeyError) as e:
-            raise ModelError(f"association: cannot read {directory / 'rules.npz'}: {e}") from e
+        arrays, _ = load_arrays(directory, "rules.npz", "association",
+                                ("indptr", "indices", "consequent", "support", "confidence",
+                                 "lift", "count"))
         n = len(self.catalog)
         if len(arrays["indices"]) and (arrays["indices"].max() >= n or
                                        arrays["consequent"].max() >= n):

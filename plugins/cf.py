@@ -11,9 +11,7 @@ businesses over which customers interacted with both, kept as the top neighbours
 
 from __future__ import annotations
 
-import json
 import math
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -33,6 +31,7 @@ from recommender import (
     TrainingData,
     hookimpl,
 )
+from recommender.artifacts import load_arrays, save_arrays
 from recommender.strategy import top_n
 
 MODELS = ("als", "bpr")
@@ -71,35 +70,6 @@ def _check_event_weights(name: str, weights: Any) -> dict[str, float]:
 
 def _names(catalog: Catalog, indices: np.ndarray) -> list[str]:
     return [catalog.products[i].name for i in indices]
-
-
-def _read_arrays(directory: Path, filename: str, who: str) -> tuple[dict[str, np.ndarray],
-                                                                     dict[str, Any]]:
-    """Read ``filename`` (npz, no pickle) and ``settings.json``; ModelError if unusable."""
-    path = directory / filename
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise ModelError(f"{who}: cannot read {path}: {e}") from e
-    settings_path = directory / "settings.json"
-    try:
-        settings = json.loads(settings_path.read_text())
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{who}: cannot read {settings_path}: {e}") from e
-    if not isinstance(settings, dict):
-        raise ModelError(f"{who}: {settings_path} does not hold a settings table")
-    return arrays, settings
-
-
-def _need(arrays: Mapping[str, np.ndarray], key: str, path: Path, who: str) -> np.ndarray:
-    if key not in arrays:
-        raise ModelError(f"{who}: {path} has no array {key!r}")
-    array = arrays[key]
-    if array.dtype.kind not in "fiu" or (array.dtype.kind == "f"
-                                         and not np.isfinite(array).all()):
-        raise ModelError(f"{who}: {path} array {key!r} is not finite numeric data")
-    return array
 
 
 class CFStrategy(Strategy):
@@ -338,14 +308,13 @@ class CFStrategy(Strategy):
     def save(self, directory: Path) -> None:
         if self.item_factors is None:
             raise ModelError("cf: cannot save an unfitted model")
-        np.savez(directory / "cf.npz", item_factors=self.item_factors, yty=self.yty)
-        (directory / "settings.json").write_text(json.dumps(self.describe()))
+        save_arrays(directory, "cf.npz", {"item_factors": self.item_factors, "yty": self.yty},
+                    self.describe())
 
     def load(self, directory: Path) -> Self:
-        arrays, settings = _read_arrays(directory, "cf.npz", "cf")
+        arrays, settings = load_arrays(directory, "cf.npz", "cf", ("item_factors", "yty"))
         path = directory / "cf.npz"
-        factors = _need(arrays, "item_factors", path, "cf")
-        yty = _need(arrays, "yty", path, "cf")
+        factors, yty = arrays["item_factors"], arrays["yty"]
         n = len(self.catalog)
         if factors.ndim != 2 or factors.shape[0] != n:
             raise ModelError(f"cf: item factors of shape {factors.shape} do not match the "
@@ -466,16 +435,15 @@ class ItemSimilarityStrategy(Strategy):
         if self.similarity is None:
             raise ModelError("item_similarity: cannot save an unfitted model")
         sim = self.similarity
-        np.savez(directory / "similarity.npz", indptr=sim.indptr, indices=sim.indices,
-                 data=sim.data)
-        (directory / "settings.json").write_text(json.dumps(self.describe()))
+        save_arrays(directory, "similarity.npz",
+                    {"indptr": sim.indptr, "indices": sim.indices, "data": sim.data},
+                    self.describe())
 
     def load(self, directory: Path) -> Self:
-        arrays, _ = _read_arrays(directory, "similarity.npz", "item_similarity")
+        arrays, _ = load_arrays(directory, "similarity.npz", "item_similarity",
+                                ("indptr", "indices", "data"))
         path = directory / "similarity.npz"
-        indptr = _need(arrays, "indptr", path, "item_similarity")
-        indices = _need(arrays, "indices", path, "item_similarity")
-        data = _need(arrays, "data", path, "item_similarity")
+        indptr, indices, data = arrays["indptr"], arrays["indices"], arrays["data"]
         n = len(self.catalog)
         ok = (indptr.ndim == indices.ndim == data.ndim == 1 and len(indptr) == n + 1
               and indptr[0] == 0 and indptr[-1] == len(indices) == len(data)

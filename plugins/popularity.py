@@ -8,7 +8,6 @@ of collapsing to noise.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Self
 
@@ -27,6 +26,7 @@ from recommender import (
     ValueTier,
     hookimpl,
 )
+from recommender.artifacts import load_arrays, save_arrays
 from recommender.strategy import top_n
 from recommender.training import MOMENTS, TIERS
 
@@ -99,14 +99,11 @@ class PopularityStrategy(Strategy):
     def save(self, directory: Path) -> None:
         if self.table is None:
             raise ModelError("popularity: cannot save an unfitted model")
-        np.save(directory / "table.npy", self.table, allow_pickle=False)
-        (directory / "settings.json").write_text(json.dumps(self.describe()))
+        save_arrays(directory, "popularity.npz", {"table": self.table}, self.describe())
 
     def load(self, directory: Path) -> Self:
-        try:
-            table = np.load(directory / "table.npy", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"popularity: cannot read {directory / 'table.npy'}: {e}") from e
+        arrays, _ = load_arrays(directory, "popularity.npz", "popularity", ("table",))
+        table = arrays["table"]
         expected = (len(TIERS), len(CHANNEL_IDS), len(self.catalog))
         if table.shape != expected:
             raise ModelError(f"popularity: table shape {table.shape} does not match the "

@@ -45,7 +45,7 @@ def test_manifest_records_data_parameters_timings_versions_and_checksums(
 @pytest.mark.parametrize("damage", ["truncate", "tamper", "delete", "manifest", "pointer"])
 def test_a_damaged_model_directory_is_refused(workspace_copy: Workspace, damage: str) -> None:
     model_dir = current_model_dir(workspace_copy.models_path)
-    target = model_dir / "popularity" / "table.npy"
+    target = model_dir / "popularity" / "popularity.npz"
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:100])
     elif damage == "tamper":
