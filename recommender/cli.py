@@ -214,5 +214,48 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
     run(ws, click.echo)
 
 
+@main.command()
+@dir_option
+@click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1, or "
+              "[server] bind].")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on [default: 8000, or [server] bind].")
+@click.option("--workers", default=None, type=click.IntRange(1),
+              help="Worker processes [default: number of cores, or [server] workers].")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Threads per worker [default: 4, or [server] threads].")
+@click.option("--timeout", default=None, type=click.IntRange(1),
+              help="Seconds before a silent worker is restarted [default: 30].")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option("--dev", is_flag=True, help="Use Flask's development server (one process).")
+@friendly_errors
+def serve(directory: Path, host: str | None, port: int | None, workers: int | None,
+          threads: int | None, timeout: int | None, access_log: bool, dev: bool) -> None:
+    """Serve the HTTP API over a workspace (gunicorn; --dev for Flask's server).
+
+    Settings come from the [server] table of config.toml and RECOMMENDER_* environment
+    variables; the options here win over both.
+    """
+    from api.settings import ServerSettings
+
+    settings = ServerSettings.load(directory)
+    if not Workspace(settings.root).exists():
+        raise click.ClickException(f"{settings.root}: no workspace here; create one with "
+                                   f"'recommender quickstart --dir {settings.root}'")
+    bind_host, _, bind_port = settings.bind.rpartition(":")
+    host = host or bind_host or "127.0.0.1"
+    port = port if port is not None else int(bind_port or 8000)
+    if dev:
+        from api import create_app
+
+        create_app(settings.root).run(host=host, port=port, threaded=True)
+        return
+    from api.server import serve as run_gunicorn
+
+    run_gunicorn(settings.root, bind=f"{host}:{port}", workers=workers or settings.workers,
+                 threads=threads or settings.threads, timeout=timeout or settings.timeout,
+                 access_log=access_log)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -68,16 +68,17 @@ class Workspace:
 
     def engine(self, *, plugin_manager: pluggy.PluginManager | None = None,
                model_dir: Path | None = None, require_models: bool = False,
-               config: Config | None = None) -> Engine:
+               config: Config | None = None, store: Store | None = None) -> Engine:
         """An engine over this workspace with the current (or given) models loaded.
 
         :param config: use this configuration instead of the workspace's ``config.toml``.
+        :param store: share this open store instead of opening the workspace's own.
         :raises ModelError: the models cannot be loaded, or none exist and ``require_models``.
         """
         catalog = self.catalog()
         config = config or self.config()
         pm = plugin_manager or make_plugin_manager()
-        engine = Engine(catalog, config, store=self.store(), plugin_manager=pm)
+        engine = Engine(catalog, config, store=store or self.store(), plugin_manager=pm)
         try:
             model_dir = model_dir or current_model_dir(self.models_path)
             if model_dir is None:

@@ -11,6 +11,8 @@ import pytest
 from recommender import Catalog, Engine, TrainingData
 from recommender.workspace import Workspace
 
+pytest_plugins = ["api_support"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("RECOMMENDER_DATASETS", ROOT.parent / "shared" / "datasets"))
 SAMPLE_CUSTOMERS = 2000

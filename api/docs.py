@@ -1,0 +1,113 @@
+"""``GET /docs``: the API reference as one self-contained HTML page, rendered from the OpenAPI
+document so that it always says what the schemas enforce (no script, no CDN, works offline)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, render_template_string
+
+from .state import service
+
+blp = Blueprint("docs", __name__)
+
+PAGE = """{% macro fields(entry) %}<table><tr><th>Field</th><th>Type</th><th>Notes</th></tr>
+{% for fname, f in (entry.schema.properties or {}).items() %}<tr>
+<td><code>{{ fname }}</code>{% if fname in (entry.schema.required or []) %}
+<span class="req">*</span>{% endif %}</td><td>{{ kind(f) }}</td>
+<td>{{ f.description or "" }}{% if f.enum %} One of: {{ f.enum|join(", ") }}.{% endif %}
+{% if f.minimum is defined %} Min {{ f.minimum }}.{% endif %}
+{% if f.maximum is defined %} Max {{ f.maximum }}.{% endif %}
+{% if f.maxItems is defined %} At most {{ f.maxItems }} items.{% endif %}</td></tr>
+{% endfor %}</table>{% endmacro %}
+<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ spec.info.title }} {{ spec.info.version }}</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:0} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.op{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}
+.m{font-weight:700;display:inline-block;min-width:4em;color:#fff;border-radius:4px;
+   text-align:center;margin-right:.6em}.GET{background:#2b7a3d}.POST{background:#1f5fa8}
+code,pre{background:#f5f5f5;border-radius:4px;padding:.1em .3em}pre{padding:.6em;overflow:auto}
+table{border-collapse:collapse;width:100%;margin:.4em 0}td,th{border-bottom:1px solid #eee;
+ text-align:left;padding:.25em .5em;vertical-align:top} th{font-weight:600}
+.req{color:#b00}
+</style></head><body>
+<h1>{{ spec.info.title }}</h1><p>Version {{ spec.info.version }} &middot;
+<a href="{{ openapi_url }}">OpenAPI document</a></p>
+<p>Every error is <code>application/problem+json</code> with <code>type</code>,
+<code>title</code>, <code>status</code>, <code>detail</code> and, for invalid fields,
+<code>errors</code> keyed by the field's dotted path.</p>
+{% for tag in tags %}<h2>{{ tag.name }}</h2><p>{{ tag.description }}</p>
+{% for op in tag.operations %}<div class="op" id="{{ op.id }}">
+<p><span class="m {{ op.method }}">{{ op.method }}</span><code>{{ op.path }}</code>
+&mdash; {{ op.summary }}</p>
+{% if op.description %}<p>{{ op.description }}</p>{% endif %}
+{% if op.parameters %}<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Notes</th></tr>
+{% for p in op.parameters %}<tr><td><code>{{ p.name }}</code></td><td>{{ p["in"] }}</td>
+<td>{{ p.schema.type }}</td><td>{{ p.schema.enum|join(", ") if p.schema.enum }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% if op.body %}<p><b>Request body</b> <code>{{ op.body.name }}</code></p>{{ fields(op.body) }}
+{% if op.example %}<pre>{{ op.example }}</pre>{% endif %}{% endif %}
+<p><b>Responses</b>: {% for code, r in op.responses %}<code>{{ code }}</code>
+{{ r }}{{ "; " if not loop.last }}{% endfor %}</p></div>
+{% endfor %}{% endfor %}
+<h2>Schemas</h2>{% for name, schema in schemas %}<h3 id="schema-{{ name }}">{{ name }}</h3>
+{{ fields({"name": name, "schema": schema}) }}{% endfor %}
+</body></html>
+"""
+
+
+def _kind(field: dict[str, Any]) -> str:
+    if "$ref" in field:
+        return field["$ref"].rsplit("/", 1)[-1]
+    if "allOf" in field:
+        return " ".join(_kind(f) for f in field["allOf"])
+    kind = field.get("type", "any")
+    if isinstance(kind, list):
+        kind = " or ".join(kind)
+    if kind == "array":
+        return f"array of {_kind(field.get('items', {}))}"
+    return kind
+
+
+def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    schemas = spec.get("components", {}).get("schemas", {})
+    tags: dict[str, dict[str, Any]] = {t["name"]: {**t, "operations": []}
+                                       for t in spec.get("tags", [])}
+    for path, item in spec.get("paths", {}).items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            body = None
+            example = None
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if content:
+                name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+                body = {"name": name, "schema": schemas.get(name, {})}
+                if "example" in content:
+                    example = json.dumps(content["example"], indent=2, ensure_ascii=False)
+            lines = (op.get("description") or "").strip()
+            tag = tags.setdefault(op.get("tags", ["other"])[0],
+                                  {"name": op.get("tags", ["other"])[0], "operations": []})
+            tag["operations"].append({
+                "id": f"{method}-{path}", "method": method.upper(), "path": path,
+                "summary": op.get("summary", ""), "description": lines,
+                "parameters": op.get("parameters", []), "body": body, "example": example,
+                "responses": [(code, r.get("description", r.get("$ref", "").rsplit("/", 1)[-1]))
+                              for code, r in op.get("responses", {}).items()]})
+    return list(tags.values())
+
+
+@blp.route("/docs")
+def docs() -> Response:
+    """The API reference page."""
+    spec = service().api.spec.to_dict()
+    html = render_template_string(
+        PAGE, spec=spec, tags=_operations(spec), openapi_url="/openapi.json", kind=_kind,
+        schemas=sorted(spec.get("components", {}).get("schemas", {}).items()))
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response

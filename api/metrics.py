@@ -1,0 +1,89 @@
+"""Prometheus metrics: requests and latency by endpoint and status, plugin faults, feedback.
+
+Each app gets its own registry. Under a multi-worker server (``recommender serve`` sets
+``PROMETHEUS_MULTIPROC_DIR``) every worker writes its samples to that folder and a scrape of any
+worker reports the sum over all of them, as prometheus_client documents for gunicorn.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from recommender.hookspecs import hookimpl
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0)
+
+
+class Metrics:
+    """The app's metrics, and a plugin that counts every fault the engine reports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("recommender_http_requests_total", "HTTP requests answered.",
+                                ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram("recommender_http_request_duration_seconds",
+                                 "Time to answer an HTTP request.", ["endpoint", "status"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.faults = Counter("recommender_plugin_faults_total",
+                              "Strategy and plugin faults: errors, timeouts, bad output.",
+                              ["plugin", "stage"], registry=r)
+        self.feedback = Counter("recommender_feedback_events_total",
+                                "Feedback events received, by action and outcome.",
+                                ["action", "outcome"], registry=r)
+        self.reloads = Counter("recommender_model_reloads_total", "Model reload attempts.",
+                               ["outcome"], registry=r)
+        self.model = Gauge("recommender_model_info", "The model version served (value 1).",
+                           ["version"], registry=r, multiprocess_mode="livemax")
+
+    # -- the plugin side ----------------------------------------------------------------------
+
+    @hookimpl
+    def plugin_error(self, plugin_name: str, stage: str, error: BaseException) -> None:
+        self.faults.labels(plugin=plugin_name, stage=stage).inc()
+
+    # -- the Flask side -----------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        app.before_request(self._start)
+        app.after_request(self._record)
+
+    def set_model(self, previous: str | None, version: str) -> None:
+        if previous is not None and previous != version:
+            self.model.remove(previous)
+        self.model.labels(version=version).set(1)
+
+    def _start(self) -> None:
+        g.metrics_started = time.perf_counter()
+
+    def _record(self, response: Response) -> Response:
+        started = g.get("metrics_started")
+        if started is not None:
+            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            status = str(response.status_code)
+            self.requests.labels(endpoint=endpoint, method=request.method, status=status).inc()
+            self.latency.labels(endpoint=endpoint, status=status).observe(
+                time.perf_counter() - started)
+        return response
+
+    def exposition(self) -> tuple[bytes, dict[str, Any]]:
+        """The text a scrape gets: this process's registry, or all workers' when shared."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), {"Content-Type": CONTENT_TYPE_LATEST}
+        return generate_latest(self.registry), {"Content-Type": CONTENT_TYPE_LATEST}

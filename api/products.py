@@ -1,0 +1,42 @@
+"""``GET /v1/products``: the catalog, with what each business needs, for front-ends to explain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import abort
+
+from recommender.catalog import product_to_dict
+
+from .schemas import ProductListSchema, ProductQuerySchema, ProductSchema
+from .state import Blueprint, service
+
+blp = Blueprint("products", __name__, url_prefix="/v1",
+                description="The businesses in the catalog and their conditions.")
+
+
+@blp.route("/products", methods=["GET"])
+@blp.arguments(ProductQuerySchema, location="query")
+@blp.response(200, ProductListSchema)
+@blp.alt_response(422, description="A query parameter is out of its contract.")
+def list_products(query: dict[str, Any]) -> dict[str, Any]:
+    """List the catalog, optionally only a category or what one channel can transact.
+
+    Each business carries its category, channels, eligibility conditions (network, smartphone,
+    OS, tier, persona, lifecycle, tenure), prerequisites and conflicts.
+    """
+    products = [product_to_dict(p) for p in service().catalog.products
+                if query.get("category") in (None, p.category)
+                and query.get("channel") in (None, *p.channels)]
+    return {"products": products, "count": len(products)}
+
+
+@blp.route("/products/<product_id>", methods=["GET"])
+@blp.response(200, ProductSchema)
+@blp.alt_response(404, description="No business has this id.")
+def get_product(product_id: str) -> dict[str, Any]:
+    """One business and its conditions, e.g. to say "needs a 5G phone"."""
+    catalog = service().catalog
+    if product_id not in catalog:
+        abort(404, message=f"no product {product_id!r} in the catalog")
+    return product_to_dict(catalog[product_id])

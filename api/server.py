@@ -1,0 +1,60 @@
+"""``recommender serve``: the app under gunicorn, the way to run it in production.
+
+Each worker process builds its own app (models, store connections); gthread workers answer
+``threads`` requests at a time each. Metrics from all workers are pooled through a shared
+``PROMETHEUS_MULTIPROC_DIR`` so a scrape of any worker sees the whole server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """Runs ``create_app(root)`` in gunicorn workers with the given settings."""
+
+    def __init__(self, root: Path, options: dict[str, Any]):
+        self.root = root
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app(self.root)
+
+
+def serve(root: Path, *, bind: str, workers: int, threads: int, timeout: int,
+          access_log: bool = True) -> None:
+    """Run the server in the foreground until SIGTERM/SIGINT (graceful shutdown)."""
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    owned = None
+    if not shared:
+        owned = tempfile.mkdtemp(prefix="recommender-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned
+    try:
+        GunicornServer(root, {
+            "bind": bind, "workers": workers, "threads": threads,
+            "worker_class": "gthread", "timeout": timeout, "graceful_timeout": timeout,
+            "keepalive": 5, "accesslog": "-" if access_log else None,
+            "child_exit": _child_exit, "proc_name": "recommender",
+        }).run()
+    finally:
+        if owned:
+            shutil.rmtree(owned, ignore_errors=True)

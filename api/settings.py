@@ -1,0 +1,132 @@
+"""Server settings: the ``[server]`` table of ``config.toml``, overridden by environment variables.
+
+Environment variables win so that a deployment can keep secrets (the admin token) out of files
+and point several workers at the same workspace without editing it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import ConfigError
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+#: Environment variable -> ``[server]`` key it overrides.
+ENVIRONMENT = {
+    "RECOMMENDER_DIR": "dir",
+    "RECOMMENDER_STORE": "store",
+    "RECOMMENDER_MODELS": "models",
+    "RECOMMENDER_MAX_BODY_BYTES": "max_body_bytes",
+    "RECOMMENDER_ADMIN_TOKEN": "admin_token",
+    "RECOMMENDER_CORS_ORIGINS": "cors_origins",
+    "RECOMMENDER_RELOAD_POLL_SECONDS": "reload_poll_seconds",
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the HTTP layer needs to know beyond the engine's own configuration.
+
+    :param root: the workspace folder (catalog, rules, config, store, models).
+    :param store: the SQLite store file; defaults to the workspace's ``store.sqlite``.
+    :param models: the folder of trained model versions; defaults to ``<root>/models``.
+    :param max_body_bytes: larger request bodies are refused with 413.
+    :param admin_token: bearer token for ``/v1/admin/*``; admin endpoints are off without one.
+    :param cors_origins: origins allowed to call the API from a browser.
+    :param reload_poll_seconds: how often a worker checks whether another worker reloaded.
+    :param bind, workers, threads, timeout: gunicorn settings for ``recommender serve``.
+    """
+
+    root: Path
+    store: Path | None = None
+    models: Path | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    admin_token: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    reload_poll_seconds: float = 1.0
+    bind: str = "127.0.0.1:8000"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = 4
+    timeout: int = 30
+
+    @classmethod
+    def load(cls, root: str | Path, environ: Mapping[str, str] | None = None,
+             **overrides: Any) -> ServerSettings:
+        """Read ``<root>/config.toml`` ``[server]``, then the environment, then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        root = Path(environ.get("RECOMMENDER_DIR") or root)
+        config_path = root / "config.toml"
+        values: dict[str, Any] = {}
+        if config_path.exists():
+            try:
+                data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError(str(config_path), "server", f"invalid TOML: {e}") from None
+            server = data.get("server", {})
+            if not isinstance(server, dict):
+                raise ConfigError(str(config_path), "server", "must be a table")
+            values.update(server)
+            source = str(config_path)
+        else:
+            source = "<defaults>"
+        for variable, key in ENVIRONMENT.items():
+            if environ.get(variable) and key != "dir":
+                values[key] = environ[variable]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls._validated(root, values, source)
+
+    @classmethod
+    def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:
+        known = {"store", "models", "max_body_bytes", "admin_token", "cors_origins",
+                 "reload_poll_seconds", "bind", "workers", "threads", "timeout"}
+        for key in values:
+            if key not in known:
+                raise ConfigError(source, f"server.{key}", f"unknown key; expected one of "
+                                  f"{', '.join(sorted(known))}")
+
+        def path(key: str) -> Path | None:
+            value = values.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, str) or not value:
+                raise ConfigError(source, f"server.{key}", "must be a path")
+            p = Path(value)
+            return p if p.is_absolute() else root / p
+
+        def number(key: str, kind: type, default: Any, minimum: float) -> Any:
+            value = values.get(key, default)
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                raise ConfigError(source, f"server.{key}", f"must be a number (got {value!r})"
+                                  ) from None
+            if isinstance(value, bool) or number < minimum:
+                raise ConfigError(source, f"server.{key}", f"must be at least {minimum} "
+                                  f"(got {value!r})")
+            return number
+
+        token = values.get("admin_token")
+        if token is not None and (not isinstance(token, str) or len(token) < 16):
+            raise ConfigError(source, "server.admin_token", "must be a string of at least 16 "
+                              "characters")
+        origins = values.get("cors_origins", ())
+        if isinstance(origins, str):
+            origins = [o.strip() for o in origins.split(",") if o.strip()]
+        if not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins):
+            raise ConfigError(source, "server.cors_origins", "must be a list of origins")
+        return cls(
+            root=root, store=path("store"), models=path("models"),
+            max_body_bytes=number("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES, 1024),
+            admin_token=token or None, cors_origins=tuple(origins),
+            reload_poll_seconds=number("reload_poll_seconds", float, 1.0, 0.0),
+            bind=str(values.get("bind", "127.0.0.1:8000")),
+            workers=number("workers", int, os.cpu_count() or 1, 1),
+            threads=number("threads", int, 4, 1),
+            timeout=number("timeout", int, 30, 1),
+        )

@@ -1,0 +1,93 @@
+"""API test support (a pytest plugin loaded by conftest): a private copy of the sample workspace,
+the app, and a client that checks every response against the published OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from werkzeug import Request
+
+from api import ServerSettings, create_app
+from recommender.workspace import Workspace
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+PROBLEM_FIELDS = {"type", "title", "status", "detail"}
+
+
+def copy_workspace(source: Workspace, target: Path) -> Workspace:
+    """A writable copy of a workspace (store, models and all)."""
+    shutil.copytree(source.root, target)
+    return Workspace(target)
+
+
+def check_problem(response: Any, status: int) -> dict[str, Any]:
+    """Assert ``response`` is a problem-details answer with ``status``; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    body = json.loads(response.get_data(as_text=True))
+    assert set(body) >= PROBLEM_FIELDS, body
+    assert body["status"] == status
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "/tmp/" not in text and "site-packages" not in text
+    return body
+
+
+class ContractClient(FlaskClient):
+    """A test client that validates each response against the app's OpenAPI document."""
+
+    openapi: OpenAPI | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if response.status_code >= 400:
+            check_problem(response, response.status_code)
+        if self.openapi is not None and response.request is not None:
+            try:
+                sent = response.request
+                request = Request.from_values(  # the operation, without the consumed body
+                    path=sent.path, method=sent.method,
+                    query_string=sent.environ.get("QUERY_STRING", ""), base_url="http://localhost")
+                self.openapi.validate_response(WerkzeugOpenAPIRequest(request),
+                                               WerkzeugOpenAPIResponse(response))
+            except (PathNotFound, OperationNotFound):
+                pass  # not an operation of the API (a 404 or 405 probe, /docs)
+        return response
+
+
+def make_app(root: Path, **settings: Any) -> Flask:
+    app = create_app(settings=ServerSettings.load(root, environ={}, **settings),
+                     **({"plugin_manager": settings.pop("plugin_manager")}
+                        if "plugin_manager" in settings else {}))
+    app.test_client_class = ContractClient
+    ContractClient.openapi = OpenAPI.from_dict(
+        app.extensions["recommender"].api.spec.to_dict())
+    return app
+
+
+@pytest.fixture(scope="module")
+def api_workspace(sample_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Workspace:
+    """A private, writable copy of the trained sample workspace for one test module."""
+    return copy_workspace(sample_workspace, tmp_path_factory.mktemp("api") / "ws")
+
+
+@pytest.fixture(scope="module")
+def app(api_workspace: Workspace) -> Iterator[Flask]:
+    app = make_app(api_workspace.root, admin_token=ADMIN_TOKEN)
+    yield app
+    app.extensions["recommender"].slot.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
