@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import abort
 
-from recommender.catalog import product_to_dict
+from recommender.catalog import Catalog, product_to_dict
 
 from .schemas import ProductListSchema, ProductQuerySchema, ProductSchema
 from .state import Blueprint, service
@@ -25,7 +25,8 @@ def list_products(query: dict[str, Any]) -> dict[str, Any]:
     Each business carries its category, channels, eligibility conditions (network, smartphone,
     OS, tier, persona, lifecycle, tenure), prerequisites and conflicts.
     """
-    products = [product_to_dict(p) for p in service().catalog.products
+    catalog = service().catalog
+    products = [describe(catalog, p.id) for p in catalog.products
                 if query.get("category") in (None, p.category)
                 and query.get("channel") in (None, *p.channels)]
     return {"products": products, "count": len(products)}
@@ -39,4 +40,16 @@ def get_product(product_id: str) -> dict[str, Any]:
     catalog = service().catalog
     if product_id not in catalog:
         abort(404, message=f"no product {product_id!r} in the catalog")
-    return product_to_dict(catalog[product_id])
+    return describe(catalog, product_id)
+
+
+def describe(catalog: Catalog, product_id: str) -> dict[str, Any]:
+    """A product as the API shows it: conflicts in both directions, and what upgrades it."""
+    out = product_to_dict(catalog[product_id])
+    conflicts = catalog.conflicts_of(product_id)
+    if conflicts:
+        out["conflicts"] = sorted(conflicts)
+    upgraded_by = catalog.upgrade_paths(product_id)
+    if upgraded_by:
+        out["upgraded_by"] = sorted(upgraded_by)
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from werkzeug import Request
@@ -64,13 +64,14 @@ class ContractClient(FlaskClient):
         return response
 
 
-def make_app(root: Path, **settings: Any) -> Flask:
+def make_app(root: Path, *, plugin_manager: Any = None, **settings: Any) -> Flask:
+    """The app over ``root`` with ``settings`` (environment ignored), checked by ContractClient."""
     app = create_app(settings=ServerSettings.load(root, environ={}, **settings),
-                     **({"plugin_manager": settings.pop("plugin_manager")}
-                        if "plugin_manager" in settings else {}))
+                     plugin_manager=plugin_manager)
     app.test_client_class = ContractClient
     ContractClient.openapi = OpenAPI.from_dict(
-        app.extensions["recommender"].api.spec.to_dict())
+        app.extensions["recommender"].api.spec.to_dict(),
+        config=Config(extra_media_type_deserializers={"application/problem+json": json.loads}))
     return app
 
 

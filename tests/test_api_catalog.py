@@ -1,0 +1,44 @@
+"""GET /v1/products and /v1/strategies: what front-ends show and operators check."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import check_problem
+
+
+def test_products_list_the_whole_catalog(client, catalog):
+    body = client.get("/v1/products").get_json()
+    assert body["count"] == len(catalog) == len(body["products"])
+    assert [p["id"] for p in body["products"]] == list(catalog.ids)
+
+
+def test_a_product_carries_what_a_front_end_needs_to_explain_it(client):
+    p = client.get("/v1/products/plan_5g_newsim").get_json()
+    assert p["name"] == "5G套餐（换新卡）"
+    assert p["eligibility"]["min_network"] == "5G"
+    assert p["category"] and p["channels"] and "plan_5g" in p["conflicts"]
+
+
+def test_products_filter_by_channel_and_category(client, catalog):
+    sms = client.get("/v1/products?channel=sms").get_json()["products"]
+    assert sms and all("sms" in p["channels"] for p in sms)
+    assert len(sms) == sum("sms" in p.channels for p in catalog)
+    plans = client.get("/v1/products?category=plan").get_json()["products"]
+    assert plans and {p["category"] for p in plans} == {"plan"}
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("channel=fax", "channel"), ("colour=red", "colour"), ("category=", "category")])
+def test_bad_product_queries_are_422(client, query, field):
+    assert field in check_problem(client.get(f"/v1/products?{query}"), 422)["errors"]
+
+
+def test_strategies_name_their_plugin_moments_and_status(client):
+    body = client.get("/v1/strategies").get_json()
+    by_name = {s["name"]: s for s in body["strategies"]}
+    assert {"cf", "association", "cross_sell", "popularity", "item_similarity"} <= set(by_name)
+    assert by_name["item_similarity"]["plugin"] == "cf"
+    assert by_name["item_similarity"]["moments"] == ["query", "transaction"]
+    assert by_name["cf"]["status"] == "ready"
+    assert by_name["cf"]["weights"]["success"] > 0
+    assert all(s["model_version"] == body["model_version"] for s in body["strategies"])
