@@ -188,7 +188,8 @@ class ProductSchema(Schema):
     channels = fields.List(fields.String(), required=True)
     requires = fields.List(fields.String(), metadata={"description": "Needs all of these."})
     requires_any = fields.List(fields.String(), metadata={"description": "Needs one of these."})
-    conflicts = fields.List(fields.String(), metadata={"description": "Cannot be held with (either side declared it)."})
+    conflicts = fields.List(fields.String(), metadata={
+        "description": "Cannot be held with (whichever side declared it)."})
     upgrades = fields.List(fields.String(), metadata={"description": "Replaces these."})
     upgraded_by = fields.List(fields.String(), metadata={"description": "Replaced by these."})
     eligibility = fields.Nested(EligibilitySchema)
