@@ -93,6 +93,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
                 "bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
+    app.json.sort_keys = False  # keep the contract's field order: request_id first
+    app.json.ensure_ascii = False  # Chinese names readable as sent (the body is UTF-8)
     api = ProblemApi(app)
     for module in (recommendations, feedback, products, strategies, operations, admin):
         api.register_blueprint(module.blp)

@@ -54,6 +54,9 @@ table{border-collapse:collapse;width:100%;margin:.4em 0}td,th{border-bottom:1px 
 <p><b>Responses</b>: {% for code, r in op.responses %}<code>{{ code }}</code>
 {{ r }}{{ "; " if not loop.last }}{% endfor %}</p></div>
 {% endfor %}{% endfor %}
+<h2 id="problems">Problems</h2><table><tr><th>Status</th><th>When</th></tr>
+{% for slug, code, when in problems %}<tr id="problem-{{ slug }}"><td><code>{{ code }}</code>
+</td><td>{{ when }}</td></tr>{% endfor %}</table>
 <h2>Schemas</h2>{% for name, schema in schemas %}<h3 id="schema-{{ name }}">{{ name }}</h3>
 {{ fields({"name": name, "schema": schema}) }}{% endfor %}
 </body></html>
@@ -101,13 +104,36 @@ def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(tags.values())
 
 
+PROBLEMS = [
+    (400, "The body is not valid JSON (syntax, encoding, NaN or Infinity, nesting)."),
+    (401, "An admin endpoint was called without the right bearer token."),
+    (403, "An admin endpoint was called but no admin token is configured."),
+    (404, "No such path, or no such product."),
+    (405, "The path exists but not with this method; see the Allow header."),
+    (409, "A model version was refused at reload; the previous one keeps serving."),
+    (413, "The body is larger than the configured limit (64 KiB by default)."),
+    (415, "The body is not sent as application/json."),
+    (422, "A field is missing, unknown, or out of its contract; errors names each one."),
+    (500, "The server failed; the error is logged, nothing internal is returned."),
+    (503, "Not ready: checks says whether the store or the models are missing."),
+]
+
+
+def _problems() -> list[tuple[str, int, str]]:
+    from http import HTTPStatus
+
+    return [(HTTPStatus(code).phrase.lower().replace(" ", "-").replace("'", ""), code, when)
+            for code, when in PROBLEMS]
+
+
 @blp.route("/docs")
 def docs() -> Response:
     """The API reference page."""
     spec = service().api.spec.to_dict()
     html = render_template_string(
         PAGE, spec=spec, tags=_operations(spec), openapi_url="/openapi.json", kind=_kind,
-        schemas=sorted(spec.get("components", {}).get("schemas", {}).items()))
+        schemas=sorted(spec.get("components", {}).get("schemas", {}).items()),
+        problems=_problems())
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response

@@ -28,7 +28,7 @@ from .schemas import ProblemSchema
 log = logging.getLogger("recommender.api")
 
 PROBLEM_MIME = "application/problem+json"
-TYPE_BASE = "https://recommender.readthedocs.io/problems/"
+TYPE_BASE = "/docs#problem-"  # each type is described on the docs page
 
 
 def problem(status: int, detail: str, *, errors: Mapping[str, list[str]] | None = None,

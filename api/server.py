@@ -7,9 +7,6 @@ Each worker process builds its own app (models, store connections); gthread work
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +39,14 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
 def serve(root: Path, *, bind: str, workers: int, threads: int, timeout: int,
           access_log: bool = True) -> None:
-    """Run the server in the foreground until SIGTERM/SIGINT (graceful shutdown)."""
-    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    owned = None
-    if not shared:
-        owned = tempfile.mkdtemp(prefix="recommender-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned
-    try:
-        GunicornServer(root, {
-            "bind": bind, "workers": workers, "threads": threads,
-            "worker_class": "gthread", "timeout": timeout, "graceful_timeout": timeout,
-            "keepalive": 5, "accesslog": "-" if access_log else None,
-            "child_exit": _child_exit, "proc_name": "recommender",
-        }).run()
-    finally:
-        if owned:
-            shutil.rmtree(owned, ignore_errors=True)
+    """Run the server in the foreground until SIGTERM/SIGINT (graceful shutdown).
+
+    ``PROMETHEUS_MULTIPROC_DIR`` must be set before prometheus_client is first imported, so
+    the caller sets it (see :func:`shared_metrics_dir`) before importing this package.
+    """
+    GunicornServer(root, {
+        "bind": bind, "workers": workers, "threads": threads,
+        "worker_class": "gthread", "timeout": timeout, "graceful_timeout": timeout,
+        "keepalive": 5, "accesslog": "-" if access_log else None,
+        "child_exit": _child_exit, "proc_name": "recommender",
+    }).run()

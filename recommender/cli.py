@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -236,6 +239,24 @@ def serve(directory: Path, host: str | None, port: int | None, workers: int | No
     Settings come from the [server] table of config.toml and RECOMMENDER_* environment
     variables; the options here win over both.
     """
+    if dev:
+        _serve(directory, host, port, workers, threads, timeout, access_log, dev)
+        return
+    # Workers pool their metrics in one folder; it must be known before prometheus_client
+    # is imported, which importing the api package does.
+    owned = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        owned = tempfile.mkdtemp(prefix="recommender-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned
+    try:
+        _serve(directory, host, port, workers, threads, timeout, access_log, dev)
+    finally:
+        if owned:
+            shutil.rmtree(owned, ignore_errors=True)
+
+
+def _serve(directory: Path, host: str | None, port: int | None, workers: int | None,
+           threads: int | None, timeout: int | None, access_log: bool, dev: bool) -> None:
     from api.settings import ServerSettings
 
     settings = ServerSettings.load(directory)

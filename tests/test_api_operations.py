@@ -149,3 +149,13 @@ def test_the_contract_check_catches_a_body_off_the_schema(app, body, mimetype, s
     else:
         with pytest.raises(Exception, match="InvalidData|not valid"):
             check(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+
+
+def test_each_problem_type_is_described_on_the_docs_page(client):
+    html = client.get("/docs").get_data(as_text=True)
+    for response in (client.get("/nope"), client.post("/v1/recommendations", json={}),
+                     client.post("/v1/recommendations", data="{", content_type="application/json"),
+                     client.delete("/healthz")):
+        problem_type = response.get_json()["type"]
+        assert problem_type.startswith("/docs#problem-")
+        assert f'id="{problem_type.split("#")[1]}"' in html

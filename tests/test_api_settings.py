@@ -1,0 +1,69 @@
+"""Server settings: [server] in config.toml, overridden by RECOMMENDER_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api import ServerSettings, create_app
+from recommender.errors import ConfigError
+
+
+def write_config(root: Path, server: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.toml").write_text(f"[server]\n{server}\n")
+    return root
+
+
+def test_defaults(tmp_path):
+    s = ServerSettings.load(tmp_path, environ={})
+    assert (s.max_body_bytes, s.admin_token, s.cors_origins, s.store, s.models) == (
+        65536, None, (), None, None)
+
+
+def test_file_then_environment(tmp_path):
+    root = write_config(tmp_path / "ws", 'max_body_bytes = 4096\nstore = "data/s.sqlite"\n'
+                                         'cors_origins = ["https://app.example.com"]\n'
+                                         'workers = 3')
+    s = ServerSettings.load(root, environ={})
+    assert s.max_body_bytes == 4096 and s.store == root / "data/s.sqlite" and s.workers == 3
+    assert s.cors_origins == ("https://app.example.com",)
+    s = ServerSettings.load(root, environ={
+        "RECOMMENDER_MAX_BODY_BYTES": "8192", "RECOMMENDER_ADMIN_TOKEN": "t" * 32,
+        "RECOMMENDER_MODELS": "/srv/models", "RECOMMENDER_CORS_ORIGINS": "https://a, https://b"})
+    assert s.max_body_bytes == 8192 and s.admin_token == "t" * 32
+    assert s.models == Path("/srv/models") and s.cors_origins == ("https://a", "https://b")
+    assert "t" * 32 not in repr(s)
+
+
+@pytest.mark.parametrize(("server", "key"), [
+    ("max_body_bytes = 10", "server.max_body_bytes"),
+    ('max_body_bytes = "big"', "server.max_body_bytes"),
+    ('admin_token = "short"', "server.admin_token"),
+    ("cors_origins = 5", "server.cors_origins"),
+    ("workers = 0", "server.workers"),
+    ("colour = 1", "server.colour"),
+    ("store = 3", "server.store"),
+])
+def test_bad_settings_name_the_key(tmp_path, server, key):
+    root = write_config(tmp_path / "ws", server)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        ServerSettings.load(root, environ={})
+
+
+def test_an_empty_folder_is_refused_with_the_way_out(tmp_path):
+    with pytest.raises(ConfigError, match="recommender quickstart"):
+        create_app(tmp_path, environ={})
+
+
+def test_cors_allows_only_listed_origins(api_workspace):
+    from api_support import make_app
+
+    app = make_app(api_workspace.root, cors_origins=["https://app.example.com"])
+    client = app.test_client()
+    ok = client.get("/healthz", headers={"Origin": "https://app.example.com"})
+    other = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
+    assert ok.headers.get("Access-Control-Allow-Origin") == "https://app.example.com"
+    assert "Access-Control-Allow-Origin" not in other.headers
+    app.extensions["recommender"].slot.close()
