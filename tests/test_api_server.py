@@ -187,3 +187,34 @@ def _count(text: str) -> float:
                 'endpoint="/v1/recommendations"' in line and 'status="200"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def test_dev_server_serves_the_same_app(sample_workspace, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommender.cli", "serve", "--dir", str(sample_workspace.root),
+         "--port", str(port), "--dev"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _, body = call(base, "GET", "/healthz")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert (status, body) == (200, {"status": "ok"})
+        status, _, body = call(base, "POST", "/v1/recommendations", BODY)
+        assert status == 200 and body["suggestions"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_refuses_a_folder_without_a_workspace(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "recommender.cli", "serve", "--dir",
+                             str(tmp_path / "none"), "--port", str(free_port())],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "recommender quickstart" in result.stderr
