@@ -24,6 +24,7 @@ import pluggy
 from .catalog import Catalog, Exclusion
 from .config import Config
 from .context import (
+    Channel,
     Customer,
     Moment,
     RequestContext,
@@ -38,6 +39,15 @@ from .store import FeedbackEvent, Store
 from .strategy import Candidate, Strategy
 
 log = logging.getLogger("recommender")
+
+#: The name under which overrunning context-provider calls are tracked.
+CONTEXT_PROVIDERS = "context providers"
+
+
+def _configured_channel(channel_id: str, config: Config) -> Channel | None:
+    """The channel as configuration alone describes it (when the providers cannot answer)."""
+    slots = config.slots.get(channel_id)
+    return None if slots is None else Channel(channel_id, slots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +200,36 @@ class Engine:
     def build_context(self, request: RecommendationRequest) -> tuple[RequestContext, list[str]]:
         """Gather the TCPC context through the provider hooks; returns it and any warnings.
 
-        A provider that fails is reported and skipped (the request degrades to what it carries
-        itself). Raises ContextError, UnknownCustomerError or UnknownProductError for bad input.
+        A provider that fails is reported and skipped; if the providers together overrun
+        ``context_timeout_ms``, the one still running is reported and the request is served
+        from what it carries itself, with a warning. Raises ContextError,
+        UnknownCustomerError or UnknownProductError for bad input.
         """
+        budget_s = self.config.engine.context_timeout_ms / 1000
+        with self._lock:
+            stuck = self._overrunning.get(CONTEXT_PROVIDERS, 0)
+        if stuck >= 2:
+            context, warnings = self._gather_context(request, use_providers=False)
+            warnings.insert(0, f"context providers skipped: {stuck} earlier calls still "
+                               f"running; served from the request alone")
+            return context, warnings
+        running = [CONTEXT_PROVIDERS]
+        future = self._pool.submit(self._gather_context, request, running=running)
+        try:
+            return future.result(timeout=budget_s)
+        except FutureTimeout:
+            plugin = running[0]
+            self._watch_overrun(CONTEXT_PROVIDERS, future)
+            self._report(plugin, "context_timeout", TimeoutError(
+                f"context provider exceeded the {budget_s * 1000:g} ms budget"))
+            context, warnings = self._gather_context(request, use_providers=False)
+            warnings.insert(0, f"context provider {plugin!r} timed out after "
+                               f"{budget_s * 1000:g} ms; served from the request alone")
+            return context, warnings
+
+    def _gather_context(self, request: RecommendationRequest, *, use_providers: bool = True,
+                        running: list[str] | None = None
+                        ) -> tuple[RequestContext, list[str]]:
         warnings: list[str] = []
         hook = self.pm.hook
 
@@ -200,20 +237,31 @@ class Engine:
             warnings.append(f"context provider {plugin!r} failed: {type(error).__name__}")
             self._report(plugin, "context", error)
 
+        def before(plugin: str) -> None:
+            if running is not None:
+                running[0] = plugin
+
         if not isinstance(request.customer_id, str) or not request.customer_id.strip():
             raise ContextError("customer.id", request.customer_id, "must be a non-empty string")
         moment = parse_enum(Moment, "moment", request.moment)
-        channel = first_result(hook.channel_settings, provider_failed,
-                               channel_id=request.channel, config=self.config)
+        if use_providers:
+            channel = first_result(hook.channel_settings, provider_failed, before=before,
+                                   channel_id=request.channel, config=self.config)
+        else:
+            channel = _configured_channel(request.channel, self.config)
         if channel is None:
             raise ContextError("channel", request.channel, "unknown channel")
 
         inline = dict(request.customer)
         inline.pop("id", None)
-        stored = first_result(hook.load_customer, provider_failed,
-                              customer_id=request.customer_id, store=self.store)
-        if stored is None and not inline:
-            raise UnknownCustomerError(request.customer_id)
+        stored = None
+        if use_providers:
+            stored = first_result(hook.load_customer, provider_failed, before=before,
+                                  customer_id=request.customer_id, store=self.store)
+            if stored is None and not inline:
+                raise UnknownCustomerError(request.customer_id)
+        elif not inline:
+            warnings.append("customer profile unavailable: served with default attributes")
         customer = customer_from_mapping({"id": request.customer_id, **inline},
                                          base=stored if isinstance(stored, Customer) else None)
         if len(customer.holdings) > self.config.engine.max_holdings:
@@ -223,8 +271,10 @@ class Engine:
             if held not in self.catalog:
                 raise UnknownProductError(held, "customer.holdings")
 
-        stored_terminal = first_result(hook.load_terminal, provider_failed,
-                                       customer_id=request.customer_id, store=self.store)
+        stored_terminal = None
+        if use_providers:
+            stored_terminal = first_result(hook.load_terminal, provider_failed, before=before,
+                                           customer_id=request.customer_id, store=self.store)
         if stored_terminal is None and not request.terminal:
             warnings.append("terminal unknown: assumed a 4G smartphone")
         terminal = terminal_from_mapping(
@@ -238,8 +288,11 @@ class Engine:
             product=request.product, failure_reason=request.failure_reason, k=request.k,
             request_id=request.request_id or uuid.uuid4().hex,
         )
+        if not use_providers:
+            return context, warnings
         extra: dict[str, Any] = {}
-        for plugin, result, error in call_each(hook.extra_context, context=context):
+        for plugin, result, error in call_each(hook.extra_context, before=before,
+                                               context=context):
             if error is not None:
                 provider_failed(plugin, error)
             elif isinstance(result, Mapping):

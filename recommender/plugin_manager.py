@@ -84,16 +84,20 @@ def make_plugin_manager(
     return pm
 
 
-def call_each(hook: Any, **kwargs: Any) -> list[tuple[str, Any, BaseException | None]]:
+def call_each(hook: Any, *, before: Callable[[str], None] | None = None, **kwargs: Any
+              ) -> list[tuple[str, Any, BaseException | None]]:
     """Call every implementation of ``hook`` on its own, so one failure cannot hide the others.
 
     Implementations run in pluggy's order (last registered first, ``tryfirst``/``trylast``
     honoured). Returns ``(plugin_name, result, error)`` per implementation; ``None`` results
-    are kept so callers can tell "nothing to say" from "failed".
+    are kept so callers can tell "nothing to say" from "failed". ``before`` is told each
+    plugin's name as it is called (so a caller can name the one that hangs).
     """
     out: list[tuple[str, Any, BaseException | None]] = []
     for impl in reversed(hook.get_hookimpls()):
         args = [kwargs[name] for name in impl.argnames]
+        if before is not None:
+            before(impl.plugin_name)
         try:
             out.append((impl.plugin_name, impl.function(*args), None))
         except Exception as e:
@@ -101,11 +105,13 @@ def call_each(hook: Any, **kwargs: Any) -> list[tuple[str, Any, BaseException | 
     return out
 
 
-def first_result(hook: Any, on_error: Callable[[str, BaseException], None], **kwargs: Any
-                 ) -> Any:
+def first_result(hook: Any, on_error: Callable[[str, BaseException], None], *,
+                 before: Callable[[str], None] | None = None, **kwargs: Any) -> Any:
     """Like a ``firstresult`` hook call, but a failing implementation is reported and skipped."""
     for impl in reversed(hook.get_hookimpls()):
         args = [kwargs[name] for name in impl.argnames]
+        if before is not None:
+            before(impl.plugin_name)
         try:
             result = impl.function(*args)
         except Exception as e:

@@ -378,6 +378,31 @@ def test_a_failing_context_provider_degrades_with_a_warning(sample_workspace: Wo
         assert engine.fault_counts[("crm", "context")] == 2
 
 
+class HangingProvider:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    @hookimpl(tryfirst=True)
+    def load_customer(self, customer_id):
+        time.sleep(self.seconds)
+
+
+def test_a_hanging_context_provider_is_cut_off_and_named(sample_workspace: Workspace) -> None:
+    with engine_with(sample_workspace, [("slow-crm", HangingProvider(0.5))],
+                     {"query": {"popularity": 1.0}}, context_timeout_ms=50) as engine:
+        started = time.perf_counter()
+        result = engine.recommend(RecommendationRequest(
+            "C0000001", "app", "query", customer={"holdings": ["plan_4g"]}, debug=True))
+        assert time.perf_counter() - started < 0.4  # did not wait for the 0.5 s provider
+        assert "context provider 'slow-crm' timed out" in result.warnings[0]
+        assert result.suggestions and "plan_4g" not in [s.product for s in result.suggestions]
+        assert engine.fault_counts[("slow-crm", "context_timeout")] == 1
+        # Without inline attributes the customer is served with defaults, not refused.
+        bare = engine.recommend(RecommendationRequest("C0000001", "app", "query"))
+        assert bare.suggestions
+        assert any("profile unavailable" in w or "skipped" in w for w in bare.warnings)
+
+
 class BrokenEligibility:
     @hookimpl
     def check_eligibility(self, products):
