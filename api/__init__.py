@@ -15,6 +15,8 @@ from pathlib import Path
 import pluggy
 from flask import Flask, Response, request
 from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from recommender.engine import Engine
 from recommender.errors import ConfigError
@@ -131,4 +133,11 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
         return {"name": "recommender", "version": _version(), "docs": "/docs",
                 "openapi": "/openapi.json"}
 
+    if settings.rate_limit:
+        limiter = Limiter(get_remote_address, app=app, default_limits=[settings.rate_limit],
+                          storage_uri="memory://", headers_enabled=True)
+        for view in ("operations.healthz", "operations.readyz", "operations.metrics",
+                     "docs.docs", "api-docs.openapi_json", "index"):
+            if view in app.view_functions:
+                limiter.exempt(app.view_functions[view])
     return app

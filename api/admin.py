@@ -57,7 +57,7 @@ def reload(body: dict[str, Any]) -> dict[str, Any]:
         previous, version = state.slot.reload(body.get("version"))
     except ModelError as e:
         state.metrics.reloads.labels(outcome="refused").inc()
-        log.error("reload refused: %s", e)
+        log.error("reload refused: %s", _without_paths(str(e), state.settings))
         abort(409, message="model version refused, the previous one keeps serving: "
               + _without_paths(str(e), state.settings))
     state.metrics.reloads.labels(outcome="done").inc()

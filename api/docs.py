@@ -113,6 +113,7 @@ PROBLEMS = [
     (409, "A model version was refused at reload; the previous one keeps serving."),
     (413, "The body is larger than the configured limit (64 KiB by default)."),
     (415, "The body is not sent as application/json."),
+    (429, "The client sent more requests than the configured rate limit allows."),
     (422, "A field is missing, unknown, or out of its contract; errors names each one."),
     (500, "The server failed; the error is logged, nothing internal is returned."),
     (503, "Not ready: checks says whether the store or the models are missing."),

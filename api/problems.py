@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -140,6 +141,8 @@ class ProblemApi(Api):
                 f"{field}: {' '.join(msgs)}" for field, msgs in sorted(errors.items()))
         if "message" in data:
             detail = data["message"]
+        if status == 429:
+            detail = f"rate limit exceeded ({error.description}); retry after Retry-After seconds"
         headers = dict(data.get("headers") or {})
         valid_methods = getattr(error, "valid_methods", None)
         if status == 405 and valid_methods:
@@ -171,5 +174,11 @@ def _unknown_customer(error: UnknownCustomerError) -> Response:
 
 
 def _unexpected(error: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return problem(500, "the server failed to answer this request; it has been logged")
+    # One line at ERROR, without the message (it may hold paths or data); the traceback only
+    # when DEBUG logging is switched on for "recommender.api".
+    reference = uuid.uuid4().hex[:12]
+    log.error("unhandled %s on %s %s (error %s)", type(error).__name__, request.method,
+              request.path, reference)
+    log.debug("error %s", reference, exc_info=error)
+    return problem(500, f"the server failed to answer this request (error {reference}); "
+                        f"it has been logged")

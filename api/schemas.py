@@ -20,7 +20,20 @@ from recommender.context import (
     ValueTier,
 )
 
-ID = validate.Length(min=1, max=128)
+
+
+def _plain_text(value: str) -> bool:
+    """No control characters and valid Unicode (a lone surrogate cannot be stored as UTF-8)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("is not valid Unicode text") from None
+    return True
+
+
+ID = [validate.Length(min=1, max=128), _plain_text]
 FEEDBACK_ACTIONS = ("impression", "click", "accept", "dismiss")
 MAX_HOLDINGS = 500
 MAX_TAGS = 64
@@ -76,7 +89,7 @@ class TerminalSchema(StrictSchema):
     network = _enum(Network, "Network generation the terminal supports.")
     smartphone = StrictBoolean()
     os = _enum(OS, "Terminal operating system.")
-    model = fields.String(validate=validate.Length(min=1, max=128))
+    model = fields.String(validate=ID)
 
 
 class RecommendationRequestSchema(StrictSchema):

@@ -139,7 +139,8 @@ class EngineSlot:
                     self._swap(self._build(self._model_dir(version)))
                 except Exception as e:  # keep serving the old model, say why once
                     self._refused = record
-                    log.error("could not follow the reload to model %s: %s", version, e)
+                    log.error("could not follow the reload to model %s: %s", version,
+                              str(e).replace(str(self._models_root), "<models>"))
                     return
             self._published = record
         finally:

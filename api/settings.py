@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "RECOMMENDER_ADMIN_TOKEN": "admin_token",
     "RECOMMENDER_CORS_ORIGINS": "cors_origins",
     "RECOMMENDER_RELOAD_POLL_SECONDS": "reload_poll_seconds",
+    "RECOMMENDER_RATE_LIMIT": "rate_limit",
 }
 
 
@@ -40,6 +41,8 @@ class ServerSettings:
     :param admin_token: bearer token for ``/v1/admin/*``; admin endpoints are off without one.
     :param cors_origins: origins allowed to call the API from a browser.
     :param reload_poll_seconds: how often a worker checks whether another worker reloaded.
+    :param rate_limit: per-client limit on the /v1 endpoints, e.g. ``"50/second"`` (per worker
+        process); none by default.
     :param bind, workers, threads, timeout: gunicorn settings for ``recommender serve``.
     """
 
@@ -50,6 +53,7 @@ class ServerSettings:
     admin_token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     reload_poll_seconds: float = 1.0
+    rate_limit: str | None = None
     bind: str = "127.0.0.1:8000"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
@@ -84,7 +88,7 @@ class ServerSettings:
     @classmethod
     def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:
         known = {"store", "models", "max_body_bytes", "admin_token", "cors_origins",
-                 "reload_poll_seconds", "bind", "workers", "threads", "timeout"}
+                 "reload_poll_seconds", "rate_limit", "bind", "workers", "threads", "timeout"}
         for key in values:
             if key not in known:
                 raise ConfigError(source, f"server.{key}", f"unknown key; expected one of "
@@ -120,8 +124,17 @@ class ServerSettings:
             origins = [o.strip() for o in origins.split(",") if o.strip()]
         if not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins):
             raise ConfigError(source, "server.cors_origins", "must be a list of origins")
+        rate_limit = values.get("rate_limit") or None
+        if rate_limit is not None:
+            from limits import parse_many
+
+            try:
+                parse_many(str(rate_limit))
+            except ValueError:
+                raise ConfigError(source, "server.rate_limit", f"not a rate limit like "
+                                  f"'50/second' (got {rate_limit!r})") from None
         return cls(
-            root=root, store=path("store"), models=path("models"),
+            root=root, rate_limit=rate_limit, store=path("store"), models=path("models"),
             max_body_bytes=number("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES, 1024),
             admin_token=token or None, cors_origins=tuple(origins),
             reload_poll_seconds=number("reload_poll_seconds", float, 1.0, 0.0),
