@@ -21,7 +21,6 @@ from recommender.context import (
 )
 
 
-
 def _plain_text(value: str) -> bool:
     """No control characters and valid Unicode (a lone surrogate cannot be stored as UTF-8)."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
