@@ -63,6 +63,39 @@ def test_a_damaged_model_directory_is_refused(workspace_copy: Workspace, damage:
     assert str(model_dir.name) in str(info.value) or "CURRENT" in str(info.value)
 
 
+class CodeOnLoad:
+    """Unpickling this runs code: it touches a marker file."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickled_artifact_never_runs_even_with_a_forged_checksum(
+        workspace_copy: Workspace, tmp_path: Path) -> None:
+    """Someone who can write the model directory rewrites an array and its checksum too."""
+    import hashlib
+
+    model_dir = current_model_dir(workspace_copy.models_path)
+    target = model_dir / "popularity" / "popularity.npz"
+    with np.load(target) as f:
+        arrays = {key: f[key] for key in f.files}
+    CodeOnLoad.marker = tmp_path / "pwned"
+    first = next(iter(arrays))
+    arrays[first] = np.array([CodeOnLoad()], dtype=object)
+    np.savez(target, **arrays)
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    assert "popularity/popularity.npz" in manifest["files"]
+    manifest["files"]["popularity/popularity.npz"] = hashlib.sha256(
+        target.read_bytes()).hexdigest()
+    (model_dir / MANIFEST).write_text(json.dumps(manifest))
+    read_manifest(model_dir)  # the forged checksum passes...
+    with pytest.raises(ModelError, match="popularity"):  # ...but no pickle is ever loaded
+        workspace_copy.engine(require_models=True)
+    assert not CodeOnLoad.marker.exists()
+
+
 def test_no_models_is_a_clear_error(workspace_copy: Workspace) -> None:
     shutil.rmtree(workspace_copy.models_path)
     with pytest.raises(ModelError, match="no trained models; run 'recommender train"):
