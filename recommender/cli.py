@@ -218,6 +218,136 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 
 
 @main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, exists=True,
+              path_type=Path), help="Evaluate on this workspace's store.")
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True,
+              path_type=Path), help="Evaluate on this file instead (see --input-format).")
+@click.option("--input-format", type=click.Choice(["csv", "movielens", "baskets"]),
+              default="csv", show_default=True,
+              help="csv: long format user,item,timestamp[,weight]; movielens: u.data; "
+                   "baskets: one basket per line.")
+@click.option("--user-column", default="user", show_default=True)
+@click.option("--item-column", default="item", show_default=True)
+@click.option("--time-column", default="timestamp", show_default=True)
+@click.option("--weight-column", default="weight", show_default=True,
+              help="Rows with a weight of 0 or less are skipped (returns); '' for none.")
+@click.option("--split", "split_kind", type=click.Choice(["temporal", "leave-last", "random"]),
+              default="temporal", show_default=True)
+@click.option("--per-customer", is_flag=True,
+              help="Temporal split per customer instead of one global cut in time.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(
+              0, 1, min_open=True, max_open=True))
+@click.option("--leave-out", default=1, show_default=True, type=click.IntRange(1),
+              help="Orders held out per customer by --split leave-last.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--k", "ks", default="5,10,20", show_default=True,
+              help="Cut-offs, comma-separated.")
+@click.option("--strategies", default="cf,association", show_default=True,
+              help="Comma-separated names; a blend is name+name or name:w+name:w. "
+                   "Popularity is always added as the baseline.")
+@click.option("--moments", default="query", show_default=True,
+              help="Moments to ask at: query and/or success; the first is the headline.")
+@click.option("--param", "params", multiple=True, metavar="STRATEGY.KEY=VALUE",
+              help="Override a strategy setting, e.g. cf.factors=64 (repeatable).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(0),
+              help="Bootstrap resamples for the confidence intervals (0: none).")
+@click.option("--max-users", default=None, type=click.IntRange(1),
+              help="Evaluate a seeded sample of at most this many customers.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write {strategy: {metric@k: value}} here.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report with plots here.")
+@friendly_errors
+def evaluate(directory: Path | None, input_file: Path | None, input_format: str,
+             user_column: str, item_column: str, time_column: str, weight_column: str,
+             split_kind: str, per_customer: bool, test_fraction: float, leave_out: int,
+             seed: int, ks: str, strategies: str, moments: str, params: tuple[str, ...],
+             bootstrap: int, max_users: int | None, json_file: Path | None,
+             html_file: Path | None) -> None:
+    """Evaluate strategies and blends offline, served the way the engine serves them."""
+    from . import evaluation as ev
+
+    if (directory is None) == (input_file is None):
+        raise click.UsageError("give exactly one of --dir and --input")
+    try:
+        cutoffs = tuple(int(k) for k in ks.split(",") if k.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of integers: {ks!r}",
+                                 param_hint="--k") from None
+    if not cutoffs or min(cutoffs) < 1:
+        raise click.BadParameter("each k must be at least 1", param_hint="--k")
+    click.echo("loading ...", err=True)
+    if directory is not None:
+        source = ev.from_workspace(directory)
+    else:
+        source = ev.load(input_file, input_format, user=user_column, item=item_column,
+                         timestamp=time_column, weight=weight_column or None)
+    source = _with_params(source, params)
+    try:
+        split = ev.make_split(source.data, split_kind, test_fraction=test_fraction, seed=seed,
+                              per_customer=per_customer, leave_out=leave_out)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--split/--test-fraction") from None
+    click.echo(f"split: {split.protocol}", err=True)
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.render_finish()
+            bars[stage] = click.progressbar(length=total, label=f"  {stage}", file=sys.stderr)
+        bar = bars[stage]
+        bar.update(done - bar.pos)
+
+    try:
+        result = ev.evaluate(source, split, [s for s in strategies.split(",") if s.strip()],
+                             ks=cutoffs, moments=[m.strip() for m in moments.split(",")],
+                             bootstrap_samples=bootstrap, seed=seed, max_users=max_users,
+                             progress=progress)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--strategies/--moments") from None
+    for bar in bars.values():
+        bar.render_finish()
+    if directory is not None:
+        with Workspace(directory).store() as store:
+            result.online = ev.funnel(store)
+    click.echo(ev.table(result))
+    if json_file:
+        json_file.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        click.echo(f"wrote {json_file}", err=True)
+    if html_file:
+        html_file.write_text(ev.html_report(result), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
+
+
+def _with_params(source: Any, params: tuple[str, ...]) -> Any:
+    """Apply --param strategy.key=value overrides to the evaluation's configuration."""
+    import dataclasses
+
+    from .config import Config
+
+    if not params:
+        return source
+    raw = {key: dict(value) if isinstance(value, dict) else value
+           for key, value in source.config.raw.items()}
+    strategies = {name: dict(v) for name, v in raw.get("strategies", {}).items()}
+    for param in params:
+        target, sep, text = param.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise click.BadParameter(f"expected STRATEGY.KEY=VALUE, got {param!r}",
+                                     param_hint="--param")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        strategies.setdefault(name, {})[key] = value
+    raw["strategies"] = strategies
+    config = Config.from_dict(raw, root=source.config.root)
+    return dataclasses.replace(source, config=config)
+
+
+@main.command()
 @dir_option
 @click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1, or "
               "[server] bind].")

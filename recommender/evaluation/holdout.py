@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from .context import Channel, Customer, Moment, RequestContext, Terminal
-from .strategy import Strategy
-from .training import LIFECYCLES, MOMENTS, OSES, PERSONAS, TIERS, TrainingData
+from ..context import Channel, Customer, Moment, RequestContext, Terminal
+from ..strategy import Strategy
+from ..training import LIFECYCLES, MOMENTS, OSES, PERSONAS, TIERS, TrainingData
 
 
 @dataclass(frozen=True)
