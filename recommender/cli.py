@@ -220,6 +220,9 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False, exists=True,
               path_type=Path), help="Evaluate on this workspace's store.")
+@click.option("--from-csv", "csv_dir", type=click.Path(file_okay=False, exists=True,
+              path_type=Path), help="With --dir: evaluate on the project's CSV files in this "
+              "folder (customers.csv, holdings.csv, events.csv...) instead of the store.")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True,
               path_type=Path), help="Evaluate on this file instead (see --input-format).")
 @click.option("--input-format", type=click.Choice(["csv", "movielens", "baskets"]),
@@ -258,7 +261,8 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained HTML report with plots here.")
 @friendly_errors
-def evaluate(directory: Path | None, input_file: Path | None, input_format: str,
+def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | None,
+             input_format: str,
              user_column: str, item_column: str, time_column: str, weight_column: str,
              split_kind: str, per_customer: bool, test_fraction: float, leave_out: int,
              seed: int, ks: str, strategies: str, moments: str, params: tuple[str, ...],
@@ -277,8 +281,10 @@ def evaluate(directory: Path | None, input_file: Path | None, input_format: str,
     if not cutoffs or min(cutoffs) < 1:
         raise click.BadParameter("each k must be at least 1", param_hint="--k")
     click.echo("loading ...", err=True)
+    if csv_dir is not None and directory is None:
+        raise click.UsageError("--from-csv needs --dir (the workspace whose catalog to use)")
     if directory is not None:
-        source = ev.from_workspace(directory)
+        source = ev.from_workspace(directory, csv_dir)
     else:
         source = ev.load(input_file, input_format, user=user_column, item=item_column,
                          timestamp=time_column, weight=weight_column or None)
@@ -308,7 +314,7 @@ def evaluate(directory: Path | None, input_file: Path | None, input_format: str,
         raise click.BadParameter(str(e), param_hint="--strategies/--moments") from None
     for bar in bars.values():
         bar.render_finish()
-    if directory is not None:
+    if directory is not None and csv_dir is None:
         with Workspace(directory).store() as store:
             result.online = ev.funnel(store)
     click.echo(ev.table(result))

@@ -192,3 +192,22 @@ def test_cli_refuses_bad_options_clearly(tmp_path, args, message):
         a.replace("{f}", str(f)) for a in args]])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_project_csv_files_evaluate_exactly_like_the_store(sample_workspace, tmp_path):
+    from recommender.csvimport import export_csv
+
+    with sample_workspace.store() as store:
+        for table in ("customers", "terminals", "holdings", "events"):
+            export_csv(store, table, tmp_path / f"{table}.csv")
+    runs = []
+    for extra in ([], ["--from-csv", str(tmp_path)]):
+        out = tmp_path / f"r{len(runs)}.json"
+        result = CliRunner().invoke(main, [
+            "evaluate", "--dir", str(sample_workspace.root), *extra, "--k", "5",
+            "--strategies", "cf", "--bootstrap", "0", "--max-users", "150",
+            "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        runs.append({name: {k: v for k, v in values.items() if k != "fit_seconds"}
+                     for name, values in json.loads(out.read_text()).items()})
+    assert runs[0] == runs[1]

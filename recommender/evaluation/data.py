@@ -50,18 +50,24 @@ class EvalData:
         return int((self.data.events.kind == SUCCESS).sum())
 
 
-def from_workspace(root: Path) -> EvalData:
-    """The project's store: customers, terminals, holdings and the event log."""
-    from ..training import TIERS
-    from ..workspace import Workspace
+def from_workspace(root: Path, csv_dir: Path | None = None) -> EvalData:
+    """The project's store: customers, terminals, holdings and the event log; or, with
+    ``csv_dir``, the project's CSV files (customers.csv, holdings.csv, events.csv...) read
+    against the workspace's catalog."""
+    from ..workspace import Workspace, _from_csv
 
     ws = Workspace(root)
     catalog = ws.catalog()
-    with ws.store() as store:
-        data = TrainingData.from_store(store, catalog)
+    if csv_dir is not None:
+        data, _ = _from_csv(csv_dir, catalog, lambda message: None)
+        source = f"csv files {csv_dir}"
+    else:
+        with ws.store() as store:
+            data = TrainingData.from_store(store, catalog)
+        source = f"store {ws.store_path}"
     segments = np.array([TIERS[t].value for t in data.value_tier], dtype=object) \
         if len(data.value_tier) else None
-    return EvalData(data, ws.config(), f"store {ws.store_path}", segments)
+    return EvalData(data, ws.config(), source, segments)
 
 
 def from_long_csv(path: Path, *, user: str = "user", item: str = "item",
