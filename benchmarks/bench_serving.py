@@ -1,0 +1,117 @@
+"""Engine latency and serving memory by catalog size: p50/p99 of one recommendation per moment,
+all built-in strategies on, in process; peak RSS of a serving process.
+
+    python benchmarks/bench_serving.py                         # 100k customers; 100/2,000/10,000
+    python benchmarks/bench_serving.py --customers 1000000     # the published figures
+    python benchmarks/bench_serving.py --quick                 # CI smoke test
+
+Each size is measured in a fresh process (so its peak RSS is its own), after a warm-up, over
+random stored customers. Operators are built once by benchmarks/scale.py and cached in --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+MOMENTS = {
+    "query": [None, "balance_query", "bill_query"],
+    "transaction": ["plan_5g", "intl_roaming", "data_5gb", "broadband"],
+    "success": ["plan_5g", "intl_roaming", "upgrade_5g", "cloud_storage"],
+    "failure": ["plan_5g_newsim", "intl_ld_pack", "broadband_speedup"],
+}
+
+
+def measure(root: Path, requests: int, seed: int) -> dict:
+    """In this process: load the engine, warm up, time ``requests`` calls per moment."""
+    import numpy as np
+
+    from recommender import RecommendationRequest
+    from recommender.workspace import Workspace
+
+    started = time.perf_counter()
+    engine = Workspace(root).engine(require_models=True)
+    load_s = time.perf_counter() - started
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ids = [r[0] for r in engine.store.db.execute("SELECT id FROM customers")]
+    rng = np.random.default_rng(seed)
+    out = {"products": len(engine.catalog), "customers": len(ids), "load_s": round(load_s, 2),
+           "rss_loaded_mib": round(rss_loaded, 1), "moments": {}}
+    for moment, products in MOMENTS.items():
+        reqs = [RecommendationRequest(
+            str(ids[int(rng.integers(len(ids)))]), "app", moment,
+            product=products[int(rng.integers(len(products)))],
+            failure_reason="not_eligible" if moment == "failure" else None)
+            for _ in range(requests)]
+        for r in reqs[:100]:
+            engine.recommend(r)
+        times = []
+        for r in reqs:
+            t0 = time.perf_counter()
+            engine.recommend(r)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        out["moments"][moment] = {"p50_ms": round(statistics.median(times), 3),
+                                  "p99_ms": round(times[int(len(times) * 0.99) - 1], 3),
+                                  "mean_ms": round(statistics.fmean(times), 3)}
+    out["rss_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    engine.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--products", default="100,2000,10000")
+    parser.add_argument("--requests", type=int, default=2000, help="per moment")
+    parser.add_argument("--memory-customers", default="10000",
+                        help="also measure RSS at these customer counts (2,000 businesses)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/recommender-bench"))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.requests, args.seed)))
+        return 0
+    from scale import build_operator
+
+    sizes = [int(p) for p in args.products.split(",")]
+    customers, requests = args.customers, args.requests
+    memory_customers = [int(c) for c in args.memory_customers.split(",") if c]
+    if args.quick:
+        sizes, customers, requests, memory_customers = [100], 2000, 100, [500]
+    runs = [(customers, p) for p in sizes] + [(c, 2000 if not args.quick else 100)
+                                            for c in memory_customers]
+    results = []
+    for n_customers, n_products in runs:
+        root = args.work / f"op-{n_customers}-{n_products}"
+        print(f"operator {n_customers:,} customers x {n_products:,} businesses", file=sys.stderr)
+        build_operator(root, customers=n_customers, products=n_products, seed=args.seed,
+                       log=lambda m: print(m, file=sys.stderr))
+        child = subprocess.run([sys.executable, __file__, "--child", str(root), "--requests",
+                                str(requests), "--seed", str(args.seed)],
+                               capture_output=True, text=True, check=True)
+        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    print(f"{'customers':>10} {'products':>9} " + " ".join(
+        f"{m + ' p50':>16} {m + ' p99':>16}" for m in MOMENTS) + f" {'RSS MiB':>8} {'load s':>7}")
+    for r in results:
+        print(f"{r['customers']:>10,} {r['products']:>9,} " + " ".join(
+            f"{r['moments'][m]['p50_ms']:>16.3f} {r['moments'][m]['p99_ms']:>16.3f}"
+            for m in MOMENTS) + f" {r['rss_peak_mib']:>8.1f} {r['load_s']:>7.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
