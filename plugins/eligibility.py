@@ -9,12 +9,15 @@ from recommender import Catalog, Exclusion, Ineligible, RequestContext, hookimpl
 
 @hookimpl
 def check_eligibility(
-    context: RequestContext, catalog: Catalog, products: Sequence[str]
+    context: RequestContext, catalog: Catalog, products: Sequence[str], explain: bool = True
 ) -> list[Ineligible]:
     codes = catalog.exclusions(context)
+    index = catalog.index
     out = []
     for product in products:
-        code = Exclusion(int(codes[catalog.index[product]]))
-        if code is not Exclusion.OK:
-            out.append(Ineligible(product, code.code, catalog.explain(product, code, context)))
+        value = int(codes[index[product]])
+        if value:
+            code = Exclusion(value)
+            detail = catalog.explain(product, code, context) if explain else ""
+            out.append(Ineligible(product, code.code, detail))
     return out

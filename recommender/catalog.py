@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from .context import (
     CHANNEL_IDS,
@@ -277,6 +278,20 @@ class Catalog:
             for p in self.products]
         self._has_prerequisites = np.array(
             [bool(p.requires or p.requires_any) for p in self.products], dtype=bool)
+        # The same relations as sparse matrices, so exclusions() is a few mat-vec products:
+        # clash[i, j]: holding i rules j out (a conflict, unless j upgrades i);
+        # supersede[i, j]: holding i makes j obsolete; needs_all/needs_any[j, i]: j needs i.
+        clash = [(i, int(j)) for i in range(n) for j in self._conflicts[i]
+                 if j not in set(self._upgraded_by[i].tolist())]
+        self._clash = _relation(clash, n)
+        self._supersede = _relation([(i, int(j)) for i in range(n)
+                                     for j in self._supersedes[i]], n)
+        self._needs_all = _relation([(j, int(i)) for j in range(n) for i in self._requires[j]],
+                                    n)
+        self._needs_any = _relation([(j, int(i)) for j in range(n)
+                                     for i in self._requires_any[j]], n)
+        self._n_required = np.diff(self._needs_all.indptr)
+        self._has_any = np.diff(self._needs_any.indptr) > 0
 
     def exclusions(self, context: RequestContext) -> np.ndarray:
         """Per product, the first Exclusion that keeps this customer from taking it (0 = none).
@@ -300,21 +315,12 @@ class Catalog:
         held_mask[held] = True
         mark(held_mask, Exclusion.HELD)
         if len(held):
-            conflicted = np.zeros(n, dtype=bool)
-            superseded = np.zeros(n, dtype=bool)
-            for i in held:
-                # Ordering an upgrade of a held business replaces it: no conflict there.
-                clash = self._conflicts[i]
-                conflicted[clash[~np.isin(clash, self._upgraded_by[i])]] = True
-                superseded[self._supersedes[i]] = True
-            mark(conflicted, Exclusion.CONFLICT)
-            mark(superseded, Exclusion.SUPERSEDED)
-        for i in np.flatnonzero(self._has_prerequisites & (codes == 0)):
-            req, req_any = self._requires[i], self._requires_any[i]
-            if (len(req) and not held_mask[req].all()) or (
-                len(req_any) and not held_mask[req_any].any()
-            ):
-                codes[i] = Exclusion.MISSING_PREREQUISITE
+            mark(_any_row(self._clash, held, n), Exclusion.CONFLICT)
+            mark(_any_row(self._supersede, held, n), Exclusion.SUPERSEDED)
+        held_f = held_mask.astype(np.float32)
+        missing = (self._needs_all @ held_f) < self._n_required
+        missing |= self._has_any & ((self._needs_any @ held_f) == 0)
+        mark(missing, Exclusion.MISSING_PREREQUISITE)
         mark(self.min_network > terminal.network.rank, Exclusion.TERMINAL_NETWORK)
         if not terminal.smartphone:
             mark(self.needs_smartphone, Exclusion.TERMINAL_SMARTPHONE)
@@ -433,6 +439,24 @@ def product_to_dict(p: Product) -> dict[str, Any]:
             out[key] = sorted(getattr(p, key))
     if eligibility:
         out["eligibility"] = eligibility
+    return out
+
+
+def _relation(pairs: list[tuple[int, int]], n: int) -> sp.csr_matrix:
+    """A 0/1 sparse n x n matrix with ones at ``pairs``."""
+    rows = np.array([a for a, _ in pairs], dtype=np.int64)
+    cols = np.array([b for _, b in pairs], dtype=np.int64)
+    matrix = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (rows, cols)), shape=(n, n))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _any_row(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> np.ndarray:
+    """Which columns have a one in any of ``rows``."""
+    out = np.zeros(n, dtype=bool)
+    for i in rows.tolist():
+        out[matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]]] = True
     return out
 
 

@@ -328,7 +328,7 @@ class Engine:
         merged = self._merge(runs, weights)
 
         t0 = time.perf_counter()
-        excluded = self._exclusions(context, list(merged), runs)
+        excluded = self._exclusions(context, list(merged), runs, explain=debug)
         eligibility_ms = (time.perf_counter() - t0) * 1000
         dropped = {e.product for e in excluded}
         ranked = sorted((p for p in merged if p not in dropped),
@@ -447,13 +447,14 @@ class Engine:
             reasons.sort(key=lambda r: -r[2])
         return merged
 
-    def _exclusions(self, context: RequestContext, products: list[str], runs: list[_Run]
-                    ) -> list[Ineligible]:
+    def _exclusions(self, context: RequestContext, products: list[str], runs: list[_Run],
+                    *, explain: bool = True) -> list[Ineligible]:
         if not products:
             return []
         excluded: dict[str, Ineligible] = {}
         for plugin, result, error in call_each(self.pm.hook.check_eligibility, context=context,
-                                               catalog=self.catalog, products=products):
+                                               catalog=self.catalog, products=products,
+                                               explain=explain):
             if error is not None:
                 self._report(plugin, "eligibility", error)
                 runs.append(_Run(plugin, error=("eligibility",

@@ -119,7 +119,7 @@ def extra_context(context: RequestContext) -> Mapping[str, Any] | None:
 
 @hookspec
 def check_eligibility(
-    context: RequestContext, catalog: Catalog, products: Sequence[str]
+    context: RequestContext, catalog: Catalog, products: Sequence[str], explain: bool
 ) -> Iterable[Ineligible] | None:
     """Say which of ``products`` this customer cannot take, and why.
 
@@ -132,6 +132,8 @@ def check_eligibility(
     :param context: the request context.
     :param catalog: the product catalog.
     :param products: the candidate product ids proposed by the strategies.
+    :param explain: whether the caller will show the ``detail`` sentences (debug requests);
+        when False, a plugin may leave ``detail`` empty and skip the work of writing it.
     :returns: :class:`recommender.Ineligible` records (product, code, detail), or ``None``.
     """
 

@@ -1,0 +1,49 @@
+"""The benchmark scripts in --quick mode: CI checks they run and print their tables (it does
+not time them; BENCHMARKS.md has the figures)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args: str, tmp_path: Path) -> tuple[str, object]:
+    out = tmp_path / "out.json"
+    result = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args,
+                             "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout, json.loads(out.read_text())
+
+
+def test_serving_benchmark(tmp_path):
+    stdout, results = run("bench_serving.py", "--work", str(tmp_path / "ops"),
+                          tmp_path=tmp_path)
+    assert "p99" in stdout
+    assert {m for m in results[0]["moments"]} == {"query", "transaction", "success", "failure"}
+    assert all(r["rss_peak_mib"] > 0 for r in results)
+
+
+def test_training_benchmark(tmp_path):
+    stdout, results = run("bench_training.py", "--work", str(tmp_path / "ops"),
+                          tmp_path=tmp_path)
+    assert results["train"][0]["customers"] == 2000 and results["train"][0]["total_s"] > 0
+    assert {r["threads"] for r in results["cf_threads"]} == {1, 2}
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
+def test_http_benchmark(tmp_path):
+    stdout, results = run("bench_http.py", "--work", str(tmp_path / "ops"), tmp_path=tmp_path)
+    assert "target: at least 70%" in stdout
+    assert results["recommend"]["non_2xx"] == 0 and results["recommend"]["requests"] > 0
+
+
+def test_mining_benchmark(tmp_path):
+    stdout, _ = run("bench_mining.py", "--no-mlxtend", tmp_path=tmp_path)
+    assert "groceries" in stdout.lower()
