@@ -92,14 +92,14 @@ def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
                 body = {"name": name, "schema": schemas.get(name, {})}
                 if "example" in content:
                     example = json.dumps(content["example"], indent=2, ensure_ascii=False)
-            lines = (op.get("description") or "").strip()
+            lines = (op.get("description") or "").strip().replace("``", "")
             tag = tags.setdefault(op.get("tags", ["other"])[0],
                                   {"name": op.get("tags", ["other"])[0], "operations": []})
             tag["operations"].append({
                 "id": f"{method}-{path}", "method": method.upper(), "path": path,
-                "summary": op.get("summary", ""), "description": lines,
+                "summary": op.get("summary", "").replace("``", ""), "description": lines,
                 "parameters": op.get("parameters", []), "body": body, "example": example,
-                "responses": [(code, r.get("description", r.get("$ref", "").rsplit("/", 1)[-1]))
+                "responses": [(code, _response_text(r))
                               for code, r in op.get("responses", {}).items()]})
     return list(tags.values())
 
@@ -125,6 +125,13 @@ def _problems() -> list[tuple[str, int, str]]:
 
     return [(HTTPStatus(code).phrase.lower().replace(" ", "-").replace("'", ""), code, when)
             for code, when in PROBLEMS]
+
+
+def _response_text(response: dict[str, Any]) -> str:
+    if "description" in response:
+        return response["description"].replace("``", "")
+    name = response.get("$ref", "").rsplit("/", 1)[-1]
+    return "any other error, as problem details" if name == "DEFAULT_ERROR" else name
 
 
 @blp.route("/docs")
