@@ -56,6 +56,21 @@ FILES = {
 }
 
 
+def operator_baskets(workspace: Path) -> list[list[str]]:
+    """One basket per customer: current holdings plus successful orders, as the association
+    strategy mines them."""
+    import sqlite3
+
+    db = sqlite3.connect(workspace / "store.sqlite")
+    baskets: dict[str, set[str]] = {}
+    for customer, product in db.execute(
+            "SELECT customer_id, product_id FROM holdings UNION "
+            "SELECT customer_id, product_id FROM events WHERE kind = 'success'"):
+        baskets.setdefault(customer, set()).add(product)
+    db.close()
+    return [sorted(b) for b in baskets.values()]
+
+
 def best_time(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     """Fastest of ``repeat`` runs, and the last result."""
     best, result = float("inf"), None
@@ -183,13 +198,21 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one tiny run per dataset")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best is kept)")
     parser.add_argument("--no-mlxtend", action="store_true", help="skip mlxtend (slow)")
+    parser.add_argument("--generated", type=Path, metavar="WORKSPACE",
+                        help="also mine the customer baskets (holdings plus orders) of a "
+                             "generated operator, e.g. one built by benchmarks/scale.py")
+    parser.add_argument("--generated-support", type=float, default=0.01)
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    cases = QUICK_CASES if args.quick else FULL_CASES
+    cases = list(QUICK_CASES if args.quick else FULL_CASES)
 
     data: dict[str, tuple[list[list[str]], BasketMatrix]] = {}
     frames: dict[str, Any] = {}
     results = []
+    if args.generated:
+        baskets = operator_baskets(args.generated)
+        data["operator"] = (baskets, BasketMatrix.from_baskets(baskets))
+        cases.append(("operator", "rules", args.generated_support, 0.3))
     for name, task, support, confidence in cases:
         if name not in data:
             parts, delimiter = FILES[name]
