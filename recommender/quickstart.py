@@ -64,6 +64,10 @@ def run(ws: Workspace, echo: Callable[[str], None]) -> None:
                 _show(engine, result, product, reason, echo)
     echo(f"\nTry: recommender recommend --dir {ws.root} --customer <id> --channel app "
          "--moment query --debug")
+    echo(f"     recommender serve --dir {ws.root}        (HTTP API on 127.0.0.1:8000, docs "
+         "at /docs)")
+    echo(f"     recommender evaluate --dir {ws.root}     (offline metrics, popularity as "
+         "the baseline)")
 
 
 def _show(engine: Engine, result: Recommendation, product: str | None, reason: str | None,
