@@ -107,7 +107,7 @@ def generate(store: Store, catalog: Catalog, *, customers: int = 2000, seed: int
     if missing:
         raise ValueError(f"catalog: the sample generator needs business {missing[0]!r}")
     end = DEFAULT_END if end is None else end
-    counts = dict.fromkeys(("customers", "terminals", "holdings", "events"), 0)
+    counts = dict.fromkeys(("customers", "terminals", "holdings", "events", "feedback"), 0)
     seeds = np.random.SeedSequence(seed).spawn((customers + CHUNK - 1) // CHUNK)
     with store.transaction() as tx:
         for chunk, chunk_seed in enumerate(seeds):
@@ -117,7 +117,45 @@ def generate(store: Store, catalog: Catalog, *, customers: int = 2000, seed: int
                           end - months * 30 * DAY, end)
             for table, table_rows in rows.items():
                 counts[table] += store.add_rows(table, table_rows, db=tx)
+        counts["feedback"] = store.add_rows(
+            "feedback", _feedback(catalog, np.random.default_rng(seed + 99), customers, end),
+            db=tx)
     return counts
+
+
+#: Planted online behaviour: (strategy, click rate per impression, accept rate per click).
+FEEDBACK_RATES = (("cf", 0.14, 0.35), ("association", 0.18, 0.45),
+                  ("cross_sell", 0.12, 0.30), ("popularity", 0.07, 0.25))
+
+
+def _feedback(catalog: Catalog, rng: np.random.Generator, customers: int, end: int
+              ) -> list[tuple]:
+    """What the API's feedback log would hold after a month of serving a fifth of the
+    customers: impressions, and the clicks, accepts and dismissals that followed, with the
+    proposing strategy's rates planted so the online funnel has something to show."""
+    shown = rng.choice(customers, size=max(1, customers // 5), replace=False)
+    n = len(shown) * 2
+    customer = np.repeat(shown, 2)
+    strategy = rng.integers(0, len(FEEDBACK_RATES), n)
+    click_rate = np.array([r[1] for r in FEEDBACK_RATES])[strategy]
+    accept_rate = np.array([r[2] for r in FEEDBACK_RATES])[strategy]
+    clicked = rng.random(n) < click_rate
+    accepted = clicked & (rng.random(n) < accept_rate)
+    dismissed = ~clicked & (rng.random(n) < 0.2)
+    orderable = np.flatnonzero(catalog.orderable)
+    product = np.array(catalog.ids, dtype=object)[rng.choice(orderable, n)]
+    channel = np.array(["app", "web", "wechat"], dtype=object)[rng.integers(0, 3, n)]
+    moment = np.array(["query", "success"], dtype=object)[rng.integers(0, 2, n)]
+    ts = end - rng.integers(0, 30 * DAY, n)
+    names = np.array([r[0] for r in FEEDBACK_RATES], dtype=object)[strategy]
+    rows = []
+    for action, mask, delay in (("impression", np.ones(n, bool), 0), ("click", clicked, 20),
+                                ("accept", accepted, 90), ("dismiss", dismissed, 5)):
+        for i in np.flatnonzero(mask).tolist():
+            rows.append((f"sample-{i}-{action}", int(ts[i]) + delay, f"sample-req-{i}",
+                         product[i], action, f"C{customer[i]:07d}", channel[i], moment[i],
+                         names[i]))
+    return rows
 
 
 def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start: int,

@@ -163,7 +163,7 @@ class Store:
     def add_rows(self, table: str, rows: Iterable[tuple[Any, ...]],
                  db: sqlite3.Connection | None = None) -> int:
         """Bulk-insert raw rows (already validated) into one of the store's tables."""
-        columns = {"customers": 7, "terminals": 5, "holdings": 3, "events": 6}
+        columns = {"customers": 7, "terminals": 5, "holdings": 3, "events": 6, "feedback": 9}
         if table not in columns:
             raise ValueError(f"table: unknown table {table!r}")
         n = columns[table]
@@ -171,7 +171,8 @@ class Store:
             sql = ("INSERT INTO events (ts, customer_id, product_id, channel, kind, "
                    "failure_reason) VALUES (?,?,?,?,?,?)")
         else:
-            verb = "INSERT OR IGNORE" if table == "holdings" else "INSERT OR REPLACE"
+            verb = "INSERT OR IGNORE" if table in ("holdings", "feedback") else \
+                "INSERT OR REPLACE"
             sql = f"{verb} INTO {table} VALUES ({','.join('?' * n)})"
         with self._maybe_transaction(db) as tx:
             before = tx.total_changes

@@ -197,6 +197,7 @@ def test_observers_see_results_feedback_and_faults(tmp_path: Path,
     config = Config.from_dict({"blend": {"query": {"popularity": 1.0, "crashing": 1.0}}},
                               root=ws.root)
     with ws.engine(plugin_manager=pm, config=config, require_models=True) as engine:
+        stored_before = engine.store.count("feedback")
         customer_id = engine.store.customer_ids(limit=1)[0]
         result = engine.recommend(RecommendationRequest(customer_id, "app", "query"))
         assert observer.served == [(customer_id, result.request_id)]
@@ -205,7 +206,7 @@ def test_observers_see_results_feedback_and_faults(tmp_path: Path,
         assert engine.record_feedback(event) is True
         assert engine.record_feedback(event) is False  # idempotent on the event id
         assert observer.feedback == ["ev-1"]
-        assert engine.store.count("feedback") == 1
+        assert engine.store.count("feedback") == stored_before + 1
 
 
 def test_context_providers_take_precedence_over_the_store(sample_workspace: Workspace) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..store import Store
 
-ACTIONS = ("impression", "click", "accept", "dismiss")
+ACTIONS = {"impression": "impressions", "click": "clicks", "accept": "accepts",
+           "dismiss": "dismissals"}
 
 
 def funnel(store: Store) -> list[dict[str, Any]]:
@@ -28,7 +29,7 @@ def funnel(store: Store) -> list[dict[str, Any]]:
     rows = []
     for (by, value), c in sorted(counts.items()):
         impressions = c["impression"]
-        rows.append({"by": by, "value": value, **{f"{a}s": c[a] for a in ACTIONS},
+        rows.append({"by": by, "value": value, **{plural: c[a] for a, plural in ACTIONS.items()},
                      "ctr": c["click"] / impressions if impressions else 0.0,
                      "acceptance_rate": c["accept"] / impressions if impressions else 0.0})
     return rows

@@ -96,7 +96,7 @@ def html_report(result: EvaluationResult, title: str = "Offline evaluation") -> 
         for row in result.online:
             parts.append(f"<tr><td>{esc(row['by'])}</td><td>{esc(row['value'])}</td>"
                          f"<td>{row['impressions']}</td><td>{row['clicks']}</td>"
-                         f"<td>{row['accepts']}</td><td>{row['dismisss']}</td>"
+                         f"<td>{row['accepts']}</td><td>{row['dismissals']}</td>"
                          f"<td>{row['ctr']:.3f}</td><td>{row['acceptance_rate']:.3f}</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Definitions</h2><p>Binary relevance; a target is a held-out order of a "
