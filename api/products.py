@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask_smorest import abort
@@ -26,10 +27,17 @@ def list_products(query: dict[str, Any]) -> dict[str, Any]:
     OS, tier, persona, lifecycle, tenure), prerequisites and conflicts.
     """
     catalog = service().catalog
-    products = [describe(catalog, p.id) for p in catalog.products
+    products = [described for p, described in zip(catalog.products, _described(catalog),
+                                                   strict=True)
                 if query.get("category") in (None, p.category)
                 and query.get("channel") in (None, *p.channels)]
     return {"products": products, "count": len(products)}
+
+
+@functools.lru_cache(maxsize=2)
+def _described(catalog: Catalog) -> tuple[dict[str, Any], ...]:
+    """Every product as the API shows it, built once per loaded catalog (not per request)."""
+    return tuple(describe(catalog, p.id) for p in catalog.products)
 
 
 @blp.route("/products/<product_id>", methods=["GET"])
