@@ -38,10 +38,6 @@ MAX_HOLDINGS = 500
 MAX_TAGS = 64
 
 
-def _choice(values: object) -> validate.OneOf:
-    return validate.OneOf([str(v) for v in values])  # type: ignore[attr-defined]
-
-
 def _enum(values: object, description: str, **kwargs: object) -> fields.String:
     choices = [str(v) for v in values]  # type: ignore[attr-defined]
     return fields.String(validate=validate.OneOf(choices),

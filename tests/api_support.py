@@ -24,6 +24,14 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def copy_workspace(source: Workspace, target: Path) -> Workspace:
     """A writable copy of a workspace (store, models and all)."""
     shutil.copytree(source.root, target)

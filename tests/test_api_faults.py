@@ -9,7 +9,7 @@ import re
 import time
 
 import pytest
-from api_support import copy_workspace, make_app
+from api_support import copy_workspace, make_app, metric
 
 from recommender import Candidate, RequestContext, Strategy, hookimpl
 from recommender.catalog import Exclusion
@@ -84,12 +84,8 @@ def faulty_workspace(sample_workspace, tmp_path_factory):
     return ws
 
 
-def metric(text: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith("recommender_plugin_faults_total{") and all(
-                f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+def faults(text: str, **labels: str) -> float:
+    return metric(text, "recommender_plugin_faults_total", **labels)
 
 
 @pytest.mark.parametrize("provider_fault", [None, "raises", "hangs"])
@@ -123,15 +119,15 @@ def test_every_fault_is_survived_counted_and_logged(faulty_workspace, caplog, pr
         if merged is not None:
             assert merged["reasons"].count("dup high") == 1 and "dup low" not in merged["reasons"]
         for name, stage in stages.items():
-            assert metric(text, plugin=name, stage=stage) >= 1, (name, stage)
+            assert faults(text, plugin=name, stage=stage) >= 1, (name, stage)
             assert any(f"plugin {name} failed at {stage}" in r.getMessage()
                        for r in caplog.records), name
         if provider_fault == "raises":
             assert any("'faulty-plugin' failed" in w for w in body["warnings"])
-            assert metric(text, plugin="faulty-plugin", stage="context") == 1
+            assert faults(text, plugin="faulty-plugin", stage="context") == 1
         if provider_fault == "hangs":
             assert any("'faulty-plugin' timed out" in w for w in body["warnings"])
-            assert metric(text, plugin="faulty-plugin", stage="context_timeout") == 1
+            assert faults(text, plugin="faulty-plugin", stage="context_timeout") == 1
     finally:
         app.extensions["recommender"].slot.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from api_support import check_problem, copy_workspace, make_app
+from api_support import check_problem, copy_workspace, make_app, metric
 from openapi_spec_validator import validate
 
 from recommender import Strategy, hookimpl
@@ -40,14 +40,6 @@ def test_readyz_is_503_without_models(sample_workspace, tmp_path):
     assert problem["checks"]["store"] == "ok"
     assert problem["checks"]["models"].startswith("not loaded")
     app.extensions["recommender"].slot.close()
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text, 0 if absent."""
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_count_requests_and_latency_by_endpoint_and_status(client):
