@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,20 +21,29 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from recommender.engine import Engine
-from recommender.errors import ConfigError
-from recommender.models import current_model_dir
+from recommender.errors import ConfigError, RecommenderError
 from recommender.plugin_manager import make_plugin_manager
+from recommender.snapshot import (
+    UNTRAINED,
+    EngineBuilder,
+    ServingRecord,
+    published,
+    stored_snapshot,
+)
 from recommender.store import Store
 from recommender.workspace import DEFAULT_DIR, Workspace
 
 from . import admin, docs, feedback, operations, products, recommendations, strategies
+from .limits import BodyLimit
 from .metrics import Metrics
-from .problems import ProblemApi, problem
+from .problems import ProblemApi, problem, without_paths
 from .serving import EngineSlot
 from .settings import ServerSettings
 from .state import EXTENSION, ServiceState
 
 __all__ = ["ServerSettings", "create_app"]
+
+log = logging.getLogger("recommender.api")
 
 JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -54,8 +65,14 @@ def _version() -> str:
 
 def create_app(root: str | Path | None = None, *, settings: ServerSettings | None = None,
                plugin_manager: pluggy.PluginManager | None = None,
-               environ: Mapping[str, str] | None = None) -> Flask:
+               environ: Mapping[str, str] | None = None,
+               follow_published: bool = False) -> Flask:
     """Build the app over the workspace at ``root`` (settings from its config and environment).
+
+    By default the workspace files and the newest trained model are checked and published as
+    what every worker of the server serves. With ``follow_published`` (the workers of
+    ``recommender serve``) the app builds from what is already published instead, whatever
+    the files on disk hold now.
 
     :param plugin_manager: use these plugins instead of the default set (tests, embedding).
     :raises ConfigError: the workspace or its settings are missing or malformed.
@@ -66,21 +83,18 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     if not workspace.exists():
         raise ConfigError(str(settings.root), "catalog.toml", "no workspace here; create one "
                           "with 'recommender quickstart' or 'recommender demo-data'")
-    models_root = settings.models or workspace.models_path
-    config = workspace.config()
     metrics = Metrics()
     pm = plugin_manager or make_plugin_manager()
     pm.register(metrics, name="api-metrics")
     store = Store(settings.store or workspace.store_path)
-
-    def build(model_dir: Path | None) -> Engine:
-        if model_dir is None:
-            return Engine(workspace.catalog(), config, store=store, plugin_manager=pm)
-        return workspace.engine(plugin_manager=pm, model_dir=model_dir, config=config,
-                                store=store)
-
-    slot = EngineSlot(build(current_model_dir(models_root)), build, models_root,
-                      settings.reload_poll_seconds)
+    builder = EngineBuilder(settings.root, settings.models or workspace.models_path, store, pm)
+    if follow_published:
+        engine, record, trouble = _boot_published(builder, settings)
+    else:
+        engine, record = builder.activate()
+        trouble = None
+    slot = EngineSlot(engine, record, builder, settings.reload_poll_seconds, problem=trouble,
+                      clean=functools.partial(without_paths, settings=settings))
     metrics.set_model(None, slot.engine.model_version)
 
     app = Flask(__name__)
@@ -101,6 +115,7 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     for module in (recommendations, feedback, products, strategies, operations, admin):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)
     app.extensions[EXTENSION] = ServiceState(settings=settings, slot=slot, metrics=metrics,
                                              api=api)
     metrics.init_app(app)
@@ -110,6 +125,9 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
 
     @app.before_request
     def _check_body() -> Response | None:
+        if request.environ.get(BodyLimit.OVER):
+            return problem(413, f"the body is over the limit of {settings.max_body_bytes} "
+                                f"bytes")
         if request.method not in JSON_BODY_METHODS:
             return None
         length = request.content_length
@@ -141,3 +159,25 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
             if view in app.view_functions:
                 limiter.exempt(app.view_functions[view])
     return app
+
+
+def _boot_published(builder: EngineBuilder, settings: ServerSettings
+                    ) -> tuple[Engine, ServingRecord, str | None]:
+    """A worker's engine: what is published, whatever the files on disk hold now.
+
+    If the published model cannot be built here (its folder was removed, say), the worker
+    still starts, serves the published files without a model and reports itself not ready,
+    so one bad model folder cannot stop the whole server; it retries as it polls.
+    """
+    record = published(builder.store)
+    if record is None:
+        engine, record = builder.activate()
+        return engine, record, None
+    try:
+        return builder.from_record(record), record, None
+    except (RecommenderError, OSError) as e:
+        trouble = (f"cannot build the published model {record.version}: "
+                   f"{without_paths(str(e), settings)}")
+        log.error("%s", trouble)
+        engine = builder.build(stored_snapshot(builder.store, record.snapshot), UNTRAINED)
+        return engine, ServingRecord(UNTRAINED, record.snapshot), trouble

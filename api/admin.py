@@ -9,8 +9,9 @@ from typing import Any
 from flask import request
 from flask_smorest import abort
 
-from recommender.errors import ModelError
+from recommender.errors import RecommenderError
 
+from .problems import without_paths
 from .schemas import ReloadRequestSchema, ReloadSchema
 from .state import Blueprint, service
 
@@ -42,32 +43,30 @@ def _authenticate() -> None:
 @blp.response(200, ReloadSchema)
 @blp.alt_response(401, description="Missing or wrong bearer token.")
 @blp.alt_response(403, description="No admin token is configured.")
-@blp.alt_response(409, description="The model version cannot be loaded; the old one serves.")
+@blp.alt_response(409, description="A file or the model version is refused; the previous "
+                                    "ones keep serving.")
 @blp.doc(security=[{"bearerAuth": []}])
 def reload(body: dict[str, Any]) -> dict[str, Any]:
-    """Load a model version (default: the one ``CURRENT`` names) and swap it in atomically.
+    """Check the workspace files and a model version, then serve them on every worker.
 
-    Requests already running finish on the old model; later ones use the new one, and every
-    response names the version that answered it. A version that is missing, incomplete,
-    tampered with or trained on another catalog is refused and the old one keeps serving.
-    Every worker of the server follows within ``reload_poll_seconds``.
+    The version defaults to the newest trained one (``CURRENT``). Everything is checked
+    first: the catalog, rules and configuration as they are on disk now, and the model
+    (manifest, checksums, catalog). Anything missing, malformed, tampered with or
+    incompatible is refused with 409 naming the file and the problem, and the previous
+    files and model keep serving. On success, requests already running finish on the old
+    engine and later ones use the new one; every worker of the server follows within
+    ``reload_poll_seconds``, and a worker that starts later serves the same.
     """
     state = service()
     try:
         previous, version = state.slot.reload(body.get("version"))
-    except ModelError as e:
+    except (RecommenderError, OSError) as e:
         state.metrics.reloads.labels(outcome="refused").inc()
-        log.error("reload refused: %s", _without_paths(str(e), state.settings))
-        abort(409, message="model version refused, the previous one keeps serving: "
-              + _without_paths(str(e), state.settings))
+        reason = without_paths(str(e), state.settings)
+        log.error("reload refused: %s", reason)
+        abort(409, message="reload refused, the previous model keeps serving: "
+              + reason)
     state.metrics.reloads.labels(outcome="done").inc()
     state.metrics.set_model(previous, version)
     return {"previous_version": previous, "model_version": version}
 
-
-def _without_paths(message: str, settings: Any) -> str:
-    """Strip the server's folders from a message before it leaves the process."""
-    for folder in (settings.models, settings.root / "models", settings.root):
-        if folder is not None:
-            message = message.replace(str(folder.resolve()), "").replace(str(folder), "")
-    return message.replace("//", "/").lstrip("/")

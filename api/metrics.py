@@ -1,5 +1,8 @@
 """Prometheus metrics: requests and latency by endpoint and status, plugin faults, feedback.
 
+Every label value comes from a bounded set (the app's routes, known methods and statuses,
+plugin names), never from raw client input, so no client can grow the number of series.
+
 Each app gets its own registry. Under a multi-worker server (``recommender serve`` sets
 ``PROMETHEUS_MULTIPROC_DIR``) every worker writes its samples to that folder and a scrape of any
 worker reports the sum over all of them, as prometheus_client documents for gunicorn.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -23,6 +27,10 @@ from prometheus_client import (
 )
 
 from recommender.hookspecs import hookimpl
+
+#: Label values come only from these sets: a request's method or status is client input.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_STATUSES = frozenset(str(s.value) for s in HTTPStatus)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0)
@@ -74,8 +82,11 @@ class Metrics:
         started = g.get("metrics_started")
         if started is not None:
             endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            method = request.method if request.method in KNOWN_METHODS else "other"
             status = str(response.status_code)
-            self.requests.labels(endpoint=endpoint, method=request.method, status=status).inc()
+            if status not in KNOWN_STATUSES:
+                status = f"{status[:1]}xx"
+            self.requests.labels(endpoint=endpoint, method=method, status=status).inc()
             self.latency.labels(endpoint=endpoint, status=status).observe(
                 time.perf_counter() - started)
         return response

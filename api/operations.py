@@ -24,19 +24,31 @@ def healthz() -> dict[str, Any]:
 @blp.response(200, ReadinessSchema)
 @blp.alt_response(503, description="Not ready; ``checks`` says what failed.")
 def readyz() -> Any:
-    """Ready: a model is loaded for every enabled strategy and the store answers.
+    """Ready: the store answers, this worker serves the published model and files, and a
+    model is loaded for every enabled strategy.
 
-    Route traffic here only while this answers 200.
+    Route traffic here only while this answers 200. A worker that serves another model
+    version or other files than the ones published to every worker (it could not follow a
+    reload, say) is not ready, and ``checks.serving`` says what it serves and why.
     """
-    engine = service().slot.engine
+    slot = service().slot
+    slot.follow()
+    engine = slot.engine
     checks: dict[str, str] = {}
+    record = None
     try:
-        if engine.store is None:
-            raise RuntimeError("no store")
-        engine.store.db.execute("SELECT 1").fetchone()
+        record = slot.published()
         checks["store"] = "ok"
     except Exception as e:
         checks["store"] = f"unreachable: {type(e).__name__}"
+    own = slot.record
+    if slot.problem:
+        checks["serving"] = slot.problem
+    elif record is not None and record.key != own.key:
+        checks["serving"] = (f"serves model {own.version} (files {own.snapshot[:12]}), "
+                             f"published is {record.version} (files {record.snapshot[:12]})")
+    else:
+        checks["serving"] = "ok"
     enabled = engine.config.enabled_strategies()
     untrained = sorted(name for name, s in engine.strategies.items()
                        if name in enabled and not s.is_fitted)

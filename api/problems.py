@@ -182,3 +182,12 @@ def _unexpected(error: Exception) -> Response:
     log.debug("error %s", reference, exc_info=error)
     return problem(500, f"the server failed to answer this request (error {reference}); "
                         f"it has been logged")
+
+
+def without_paths(message: str, settings: Any) -> str:
+    """Strip the server's folders from a message before it leaves the process."""
+    for folder in (settings.models, settings.root / "models", settings.root):
+        if folder is not None:
+            for text in (str(folder.resolve()), str(folder)):
+                message = message.replace(text + "/", "").replace(text, "")
+    return message

@@ -7,10 +7,11 @@ Each worker process builds its own app (models, store connections); gthread work
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from .settings import ServerSettings
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -20,10 +21,14 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
-    """Runs ``create_app(root)`` in gunicorn workers with the given settings."""
+    """Runs the app in gunicorn workers; each builds what the store says is served.
 
-    def __init__(self, root: Path, options: dict[str, Any]):
-        self.root = root
+    Workers get the settings the arbiter read at start and build from the published
+    snapshot, so a worker that restarts does not read files changed on disk meanwhile.
+    """
+
+    def __init__(self, settings: ServerSettings, options: dict[str, Any]):
+        self.settings = settings
         self.options = options
         super().__init__()
 
@@ -34,17 +39,17 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from . import create_app
 
-        return create_app(self.root)
+        return create_app(settings=self.settings, follow_published=True)
 
 
-def serve(root: Path, *, bind: str, workers: int, threads: int, timeout: int,
+def serve(settings: ServerSettings, *, bind: str, workers: int, threads: int, timeout: int,
           access_log: bool = True) -> None:
     """Run the server in the foreground until SIGTERM/SIGINT (graceful shutdown).
 
     ``PROMETHEUS_MULTIPROC_DIR`` must be set before prometheus_client is first imported, so
     the caller sets it (see :func:`shared_metrics_dir`) before importing this package.
     """
-    GunicornServer(root, {
+    GunicornServer(settings, {
         "bind": bind, "workers": workers, "threads": threads,
         "worker_class": "gthread", "timeout": timeout, "graceful_timeout": timeout,
         "keepalive": 5, "accesslog": "-" if access_log else None,

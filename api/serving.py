@@ -1,56 +1,66 @@
-"""The engine a server process answers with, and how a new model version replaces it.
+"""The engine a server process answers with, and how every worker agrees on it.
 
-A reload builds and checks a complete new engine first, then swaps one reference under a lock:
-requests already running finish on the engine they leased, new ones get the new engine, and the
-old engine is closed when its last request returns. A model that fails to load is never swapped
-in. The version to serve is published in the store's ``meta`` table so that every worker
-process of a server picks up a reload made through any one of them.
+The store holds one :class:`~recommender.snapshot.ServingRecord`: the snapshot of workspace
+files and the model version every worker serves. A reload checks the files as they are on disk
+with the requested model by building a complete engine first; only then is it published and
+swapped in under a lock: requests already running finish on the engine they leased, new ones
+get the new engine, and the old engine is closed when its last request returns. Every
+``poll_seconds`` each worker compares the published record with its own and follows it,
+building from the stored snapshot, never from the files on disk. A worker that cannot follow
+keeps serving what it has and reports itself not ready.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from recommender.engine import Engine
-from recommender.errors import ModelError
-from recommender.models import current_model_dir, set_current
+from recommender.errors import ModelError, RecommenderError
+from recommender.snapshot import EngineBuilder, ServingRecord, published
 
 log = logging.getLogger("recommender.api")
 
-SERVING_KEY = "serving_model"
+#: A record a worker failed to follow is retried after this many polls.
+RETRY_POLLS = 10
 
 
 class EngineSlot:
-    """Holds the served engine; ``lease`` it per request, ``swap`` in a new one on reload."""
+    """Holds the served engine; ``lease`` it per request, ``reload`` to change it."""
 
-    def __init__(self, engine: Engine, build: Callable[[Path | None], Engine], models_root: Path,
-                 poll_seconds: float = 1.0):
+    def __init__(self, engine: Engine, record: ServingRecord, builder: EngineBuilder,
+                 poll_seconds: float = 1.0, *, problem: str | None = None,
+                 clean: Callable[[str], str] = str):
         self._engine = engine
-        self._build = build
-        self._models_root = models_root
+        self._record = record
+        self._builder = builder
         self._poll_seconds = poll_seconds
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
         self._leases: dict[Engine, int] = {engine: 0}
-        self._published = self._read_published()
         self._next_poll = time.monotonic() + poll_seconds
-        self._refused: str | None = None
+        self._failed: tuple[tuple[str, str], float] | None = None
+        self._clean = clean
+        #: Why this worker does not serve the published record, or None when it does.
+        self.problem = problem
 
     @property
     def engine(self) -> Engine:
         """The engine new requests get (for read-only status pages)."""
         return self._engine
 
+    @property
+    def record(self) -> ServingRecord:
+        """What this worker serves."""
+        return self._record
+
     @contextmanager
     def lease(self) -> Iterator[Engine]:
         """The current engine, kept open until the caller is done with it."""
-        self._follow_other_workers()
+        self.follow()
         with self._lock:
             engine = self._engine
             self._leases[engine] += 1
@@ -66,18 +76,56 @@ class EngineSlot:
                 engine.close()
 
     def reload(self, version: str | None = None) -> tuple[str, str]:
-        """Load ``version`` (default: the one ``CURRENT`` names), swap it in, publish it.
+        """Check the workspace files with ``version`` (default: the newest trained), then
+        publish them for every worker and swap them in here.
 
-        Returns (previous version, new version). Raises ModelError, leaving the old engine
-        serving, if the version is missing, incomplete, tampered with or incompatible.
+        Returns (previous version, new version). Raises a RecommenderError (the old engine
+        keeps serving) if any file or the model is missing, malformed or incompatible.
         """
         with self._reloading:
-            model_dir = self._model_dir(version)
-            new = self._build(model_dir)
-            previous = self._swap(new)
-            set_current(self._models_root, model_dir.name)
-            self._publish(new.model_version)
+            new, record = self._builder.activate(version)
+            previous = self._swap(new, record)
+            self.problem = None
+            self._failed = None
             return previous, new.model_version
+
+    def published(self) -> ServingRecord | None:
+        return published(self._builder.store)
+
+    def follow(self, *, force: bool = False) -> None:
+        """Every ``poll_seconds``, switch to the published record if it changed."""
+        if not force and (self._poll_seconds <= 0 or time.monotonic() < self._next_poll):
+            return
+        if not self._reloading.acquire(blocking=False):
+            return  # another thread is already loading; keep serving meanwhile
+        try:
+            self._next_poll = time.monotonic() + self._poll_seconds
+            try:
+                record = self.published()
+            except RecommenderError as e:
+                self.problem = f"cannot read the published model: {e}"
+                return
+            if record is None or record.key == self._record.key:
+                if record is not None and self.problem and self._failed is None:
+                    self.problem = None
+                return
+            if (self._failed is not None and self._failed[0] == record.key
+                    and time.monotonic() < self._failed[1]):
+                return
+            try:
+                new = self._builder.from_record(record)
+            except (RecommenderError, OSError) as e:  # keep serving what we have; say why
+                retry = time.monotonic() + RETRY_POLLS * max(self._poll_seconds, 0.1)
+                self._failed = (record.key, retry)
+                self.problem = (f"cannot follow the published model {record.version}: "
+                                f"{self._clean(str(e))}")
+                log.error("%s", self.problem)
+                return
+            self._swap(new, record)
+            self.problem = None
+            self._failed = None
+        finally:
+            self._reloading.release()
 
     def close(self) -> None:
         with self._lock:
@@ -85,22 +133,11 @@ class EngineSlot:
         for engine in engines:
             engine.close()
 
-    # -- internals ----------------------------------------------------------------------------
-
-    def _model_dir(self, version: str | None) -> Path:
-        if version is None:
-            model_dir = current_model_dir(self._models_root)
-            if model_dir is None:
-                raise ModelError("no trained model version to load; run 'recommender train'")
-            return model_dir
-        if not version or "/" in version or "\\" in version or version.startswith("."):
-            raise ModelError(f"{version!r} is not a model version name")
-        return self._models_root / version
-
-    def _swap(self, new: Engine) -> str:
+    def _swap(self, new: Engine, record: ServingRecord) -> str:
         with self._lock:
             old = self._engine
             self._engine = new
+            self._record = record
             self._leases.setdefault(new, 0)
             retire = self._leases.get(old) == 0 and old is not new
             if retire:
@@ -110,38 +147,5 @@ class EngineSlot:
         log.info("now serving model %s (was %s)", new.model_version, old.model_version)
         return old.model_version
 
-    def _publish(self, version: str) -> None:
-        store = self._engine.store
-        if store is None:
-            return
-        record = json.dumps({"version": version, "at": time.time()})
-        store.set_meta(SERVING_KEY, record)
-        self._published = record
 
-    def _read_published(self) -> str | None:
-        store = self._engine.store
-        return None if store is None else store.meta(SERVING_KEY)
-
-    def _follow_other_workers(self) -> None:
-        """Every ``poll_seconds``, load the version another worker published, if it changed."""
-        if self._poll_seconds <= 0 or time.monotonic() < self._next_poll:
-            return
-        if not self._reloading.acquire(blocking=False):
-            return  # another thread is already loading; keep serving meanwhile
-        try:
-            self._next_poll = time.monotonic() + self._poll_seconds
-            record = self._read_published()
-            if record is None or record == self._published or record == self._refused:
-                return
-            version = json.loads(record)["version"]
-            if version != self._engine.model_version:
-                try:
-                    self._swap(self._build(self._model_dir(version)))
-                except Exception as e:  # keep serving the old model, say why once
-                    self._refused = record
-                    log.error("could not follow the reload to model %s: %s", version,
-                              str(e).replace(str(self._models_root), "<models>"))
-                    return
-            self._published = record
-        finally:
-            self._reloading.release()
+__all__ = ["EngineSlot", "ModelError"]

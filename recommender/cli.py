@@ -108,8 +108,24 @@ def train(directory: Path, csv_dir: Path | None) -> None:
     ws = Workspace(directory)
     t0 = time.perf_counter()
     model_dir = ws.train(progress=_progress, csv_dir=csv_dir)
-    click.echo(json.dumps({"model_dir": str(model_dir), "version": model_dir.name,
-                           "seconds": round(time.perf_counter() - t0, 2)}))
+    out: dict[str, Any] = {"model_dir": str(model_dir), "version": model_dir.name,
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    if activate:
+        out["activated"] = _activate(ws, model_dir.name)
+    click.echo(json.dumps(out))
+
+
+def _activate(ws: Workspace, version: str) -> bool:
+    """Publish ``version`` with the workspace files as they are now, after checking both."""
+    from .plugin_manager import make_plugin_manager
+    from .snapshot import EngineBuilder
+
+    with ws.store() as store:
+        engine, _ = EngineBuilder(ws.root, ws.models_path, store,
+                                  make_plugin_manager()).activate(version)
+        engine.close()
+    _progress(f"published {version}: running servers follow within their poll interval")
+    return True
 
 
 @main.command()
@@ -399,6 +415,8 @@ def _serve(directory: Path, host: str | None, port: int | None, workers: int | N
     if not Workspace(settings.root).exists():
         raise click.ClickException(f"{settings.root}: no workspace here; create one with "
                                    f"'recommender quickstart --dir {settings.root}'")
+    if not dev:
+        _check_and_publish(settings)
     bind_host, _, bind_port = settings.bind.rpartition(":")
     host = host or bind_host or "127.0.0.1"
     port = port if port is not None else int(bind_port or 8000)
@@ -409,9 +427,26 @@ def _serve(directory: Path, host: str | None, port: int | None, workers: int | N
         return
     from api.server import serve as run_gunicorn
 
-    run_gunicorn(settings.root, bind=f"{host}:{port}", workers=workers or settings.workers,
+    run_gunicorn(settings, bind=f"{host}:{port}", workers=workers or settings.workers,
                  threads=threads or settings.threads, timeout=timeout or settings.timeout,
                  access_log=access_log)
+
+
+def _check_and_publish(settings: Any) -> None:
+    """Before any worker starts: check the workspace files and the newest model, and publish
+    them as what every worker serves. A problem stops the server here, named, rather than
+    as workers that fail to boot."""
+    from .plugin_manager import make_plugin_manager
+    from .snapshot import EngineBuilder
+    from .store import Store
+    from .workspace import Workspace
+
+    ws = Workspace(settings.root)
+    with Store(settings.store or ws.store_path) as store:
+        engine, record = EngineBuilder(settings.root, settings.models or ws.models_path, store,
+                                       make_plugin_manager()).activate()
+        engine.close()
+    _progress(f"serving model {record.version}, files {record.snapshot[:12]}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,13 +8,15 @@ artifact is refused before any strategy sees it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +27,7 @@ from .strategy import Strategy
 from .training import TrainingData
 
 MANIFEST = "manifest.json"
+TRAIN_LOCK = ".train.lock"
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -58,9 +61,36 @@ def train_models(
     """Fit and save each strategy into a new version folder, then point ``CURRENT`` at it.
 
     The folder is written under a temporary name and renamed when complete, so a crash
-    mid-training never leaves a half-written version that looks usable.
+    mid-training never leaves a half-written version that looks usable. Trainings into the
+    same folder run one at a time (a lock file); each removes what a killed one left.
+    ``CURRENT`` names the newest trained version; what a server serves changes only when it
+    is reloaded or activated (see ``recommender.snapshot``).
     """
     models_root.mkdir(parents=True, exist_ok=True)
+    with _training_lock(models_root, progress):
+        for stale in models_root.glob(".*.partial"):
+            progress(f"removing {stale.name}, left by an interrupted training")
+            shutil.rmtree(stale, ignore_errors=True)
+        return _train(strategies, data, models_root, fingerprint, progress)
+
+
+@contextmanager
+def _training_lock(models_root: Path, progress: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``models_root/.train.lock`` exclusively; wait for another training to finish."""
+    with (models_root / TRAIN_LOCK).open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("another training into this folder is running; waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _train(strategies: Mapping[str, Strategy], data: TrainingData, models_root: Path,
+           fingerprint: str, progress: Callable[[str], None]) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     version_id = f"{stamp}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:8]}"
     final = models_root / version_id
@@ -126,27 +156,71 @@ def current_model_dir(models_root: Path) -> Path | None:
 
 
 def read_manifest(model_dir: Path, *, verify: bool = True) -> dict[str, Any]:
-    """Read and check a manifest; with ``verify``, every file's checksum too."""
+    """Read and check a manifest; with ``verify``, every file too.
+
+    The manifest must be an object of the expected shape whose ``version`` is the folder's
+    name; with ``verify`` every file of the folder must be listed with its checksum, and every
+    listed file must be there and match. Anything else is a ModelError naming the problem.
+    """
     path = model_dir / MANIFEST
     if not model_dir.is_dir():
         raise ModelError(f"{model_dir}: model directory not found")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{path}: manifest missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (IsADirectoryError, PermissionError, OSError) as e:
+        raise ModelError(f"{path}: manifest unreadable ({e.strerror or type(e).__name__})"
+                         ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ModelError(f"{path}: manifest is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-        raise ModelError(f"{path}: unsupported manifest format "
-                         f"{manifest.get('format') if isinstance(manifest, dict) else None!r}")
+    _check_shape(manifest, path, model_dir.name)
     if verify:
-        for rel, expected in manifest.get("files", {}).items():
+        listed = manifest["files"]
+        for rel, expected in listed.items():
             file = model_dir / rel
             if not file.is_file():
                 raise ModelError(f"{file}: listed in the manifest but missing")
             if _sha256(file) != expected:
                 raise ModelError(f"{file}: checksum mismatch (truncated or modified)")
+        for file in sorted(model_dir.rglob("*")):
+            rel = file.relative_to(model_dir).as_posix()
+            if rel != MANIFEST and not file.is_dir() and rel not in listed:
+                raise ModelError(f"{file}: not listed in the manifest (added or renamed)")
     return manifest
+
+
+def _check_shape(manifest: Any, path: Path, folder_name: str) -> None:
+    """Refuse a manifest that is not the object ``train_models`` writes."""
+    def bad(key: str, message: str) -> ModelError:
+        return ModelError(f"{path}: {key} {message}")
+
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: the manifest must be a JSON object, not "
+                         f"{type(manifest).__name__}")
+    if manifest.get("format") != FORMAT_VERSION:
+        raise ModelError(f"{path}: unsupported manifest format {manifest.get('format')!r}")
+    version = manifest.get("version")
+    if not isinstance(version, str) or not version:
+        raise bad("'version'", "must be the version name (a string)")
+    if version != folder_name:
+        raise bad("'version'", f"is {version!r} but the folder is named {folder_name!r}; "
+                  f"a version folder must not be renamed")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in files.items()):
+        raise bad("'files'", "must map each file to its SHA-256")
+    for rel in files:
+        parts = Path(rel).parts
+        if not rel or Path(rel).is_absolute() or ".." in parts or rel == MANIFEST:
+            raise bad("'files'", f"names an unsafe path {rel!r}")
+    strategies = manifest.get("strategies")
+    if not isinstance(strategies, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, dict) for k, v in strategies.items()):
+        raise bad("'strategies'", "must map each strategy name to its entry")
+    catalog = manifest.get("catalog")
+    if not isinstance(catalog, list) or not all(isinstance(c, str) for c in catalog):
+        raise bad("'catalog'", "must be the list of product ids")
 
 
 def load_models(strategies: Mapping[str, Strategy], model_dir: Path, catalog_ids: list[str]
@@ -157,9 +231,15 @@ def load_models(strategies: Mapping[str, Strategy], model_dir: Path, catalog_ids
     strategies may be partly loaded, so callers load into new instances (see ``Engine``).
     """
     manifest = read_manifest(model_dir)
-    if sorted(catalog_ids) != manifest.get("catalog"):
+    if sorted(catalog_ids) != manifest["catalog"]:
         raise ModelError(f"{model_dir}: trained on a different catalog; retrain the models")
-    for name in manifest.get("strategies", {}):
+    for name in manifest["strategies"]:
         if name in strategies:
-            strategies[name].load(model_dir / name)
+            try:
+                strategies[name].load(model_dir / name)
+            except ModelError:
+                raise
+            except Exception as e:  # a strategy's own loader on artifacts it cannot read
+                raise ModelError(f"{model_dir / name}: strategy {name!r} cannot load its "
+                                 f"artifacts: {type(e).__name__}: {e}") from None
     return manifest

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from api_support import ADMIN_TOKEN, check_problem, copy_workspace, make_app
 
-from recommender.models import current_model_dir
+from recommender.models import MANIFEST, current_model_dir
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BODY = {"customer": {"id": "C0000042"}, "channel": "app", "moment": "success",
@@ -26,6 +28,14 @@ def two_versions(sample_workspace, tmp_path_factory):
     second = ws.train().name
     yield ws, app, first, second
     app.extensions["recommender"].slot.close()
+
+
+def copy_version(source: Path, target: Path) -> None:
+    """A copy of a model version under another name, its manifest saying so."""
+    shutil.copytree(source, target)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["version"] = target.name
+    (target / MANIFEST).write_text(json.dumps(manifest))
 
 
 def served_version(client) -> str:
@@ -74,7 +84,7 @@ def test_a_bad_model_is_refused_and_the_old_one_keeps_serving(two_versions, dama
     bad = ws.models_path / f"bad-{damage}"
     shutil.rmtree(bad, ignore_errors=True)
     if damage != "missing":
-        shutil.copytree(ws.models_path / second, bad)
+        copy_version(ws.models_path / second, bad)
         artifact = next(p for p in sorted(bad.rglob("*.npz")))
         if damage == "truncate":
             artifact.write_bytes(artifact.read_bytes()[:100])

@@ -27,7 +27,8 @@ def test_healthz(client):
 
 def test_readyz_when_models_and_store_are_there(client):
     body = client.get("/readyz").get_json()
-    assert body["status"] == "ready" and body["checks"] == {"store": "ok", "models": "ok"}
+    assert body["status"] == "ready"
+    assert body["checks"] == {"store": "ok", "serving": "ok", "models": "ok"}
 
 
 def test_readyz_is_503_without_models(sample_workspace, tmp_path):
