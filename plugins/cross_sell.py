@@ -17,11 +17,13 @@ Conditions (all optional, all must hold): ``product`` (the current business is o
 ``value_tier``, ``persona``, ``lifecycle``, ``min_tenure_months``, ``max_tenure_months``,
 ``tags_any``, ``holds_all``, ``holds_any``, ``lacks`` (holds none of), ``failure_reason``.
 Every error on load names the file, the rule and the field; a rule naming an unknown business
-is rejected.
+is rejected. ``priority`` is a finite number in (0, 100]; tenure bounds are whole months from 0
+to the longest tenure a customer can have (1200); ``description`` is text.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from recommender import (
     ValueTier,
     hookimpl,
 )
+from recommender.catalog import MAX_TENURE_MONTHS
 
 _ENUM_CONDITIONS: dict[str, Any] = {
     "network": Network, "os": OS, "value_tier": ValueTier, "persona": Persona,
@@ -164,8 +167,11 @@ def _parse_rule(entry: Any, position: int, catalog: Catalog, source: str) -> Rul
 
     priority = entry.get("priority", 50)
     if isinstance(priority, bool) or not isinstance(priority, int | float) or \
-            not 0 < priority <= 100:
-        raise err("priority", f"must be a number in (0, 100], got {priority!r}")
+            not 0 < priority <= 100 or not math.isfinite(priority):
+        raise err("priority", f"must be a finite number in (0, 100], got {priority!r}")
+    description = entry.get("description", "")
+    if not isinstance(description, str):
+        raise err("description", f"must be a string, got {description!r}")
 
     default_reason = entry.get("reason")
     if default_reason is not None and (not isinstance(default_reason, str)
@@ -199,7 +205,7 @@ def _parse_rule(entry: Any, position: int, catalog: Catalog, source: str) -> Rul
     if not enabled:
         return None
     return Rule(id=rule_id, moments=moments, priority=float(priority), when=when,
-                recommend=tuple(recommend), description=str(entry.get("description", "")))
+                recommend=tuple(recommend), description=description)
 
 
 def _parse_conditions(raw: Mapping[str, Any], catalog: Catalog, err: Any) -> dict[str, Any]:
@@ -215,8 +221,10 @@ def _parse_conditions(raw: Mapping[str, Any], catalog: Catalog, err: Any) -> dic
             when[key] = value
             continue
         if key in ("min_tenure_months", "max_tenure_months"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise err(field, f"must be a non-negative integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    not 0 <= value <= MAX_TENURE_MONTHS:
+                raise err(field, f"must be a non-negative integer, at most "
+                                 f"{MAX_TENURE_MONTHS}, got {value!r}")
             when[key] = value
             continue
         if isinstance(value, str):
@@ -292,7 +300,11 @@ def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
     if unknown:
         raise ConfigError(config.source, f"strategies.cross_sell.{sorted(unknown)[0]}",
                           "unknown key")
-    path = config.resolve(settings.get("rules", "rules.toml"))
+    rules = settings.get("rules", "rules.toml")
+    if not isinstance(rules, str) or not rules.strip():
+        raise ConfigError(config.source, "strategies.cross_sell.rules",
+                          f"must be the path of a rules file, got {rules!r}")
+    path = config.resolve(rules)
     if not path.exists() and "rules" not in settings:
         return [CrossSellStrategy(catalog, [], source="(no rules.toml)")]
     return [CrossSellStrategy(catalog, load_rules(path, catalog), source=str(path))]

@@ -7,6 +7,7 @@ vector operations over the catalog, not a Python loop over products.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,9 @@ _ELIGIBILITY_KEYS = {
     "min_network", "smartphone", "os", "value_tiers", "personas", "lifecycles",
     "min_tenure_months",
 }
+#: The longest tenure a customer can have (``customer.tenure_months``), so the most a business
+#: can ask for: beyond it no one could ever take the business.
+MAX_TENURE_MONTHS = 1200
 
 
 class Catalog:
@@ -187,6 +191,15 @@ class Catalog:
 
     def _check_relations(self) -> None:
         for p in self.products:
+            # Products built in code skip _parse_product: the numbers get the same checks.
+            if not _valid_price(p.price):
+                raise CatalogError(self.source, p.id, "price",
+                                   f"must be a finite, non-negative number, got {p.price!r}")
+            if not _valid_tenure(p.eligibility.min_tenure_months):
+                raise CatalogError(self.source, p.id, "eligibility.min_tenure_months",
+                                   f"must be a non-negative integer, at most "
+                                   f"{MAX_TENURE_MONTHS}, got "
+                                   f"{p.eligibility.min_tenure_months!r}")
             for field_name in ("requires", "requires_any", "conflicts", "upgrades"):
                 for other in sorted(getattr(p, field_name)):
                     if other not in self.index:
@@ -203,9 +216,21 @@ class Catalog:
                     f"{sorted(both)[0]!r} is both a prerequisite and a conflict",
                 )
         self._check_prerequisite_cycles()
+        self._check_upgrade_cycles()
 
     def _check_prerequisite_cycles(self) -> None:
-        graph = {p.id: sorted(p.requires | p.requires_any) for p in self.products}
+        self._check_cycles("requires", "prerequisite cycle",
+                           {p.id: sorted(p.requires | p.requires_any) for p in self.products})
+
+    def _check_upgrade_cycles(self) -> None:
+        """a upgrades b upgrades a: each would supersede the other, so holding either one
+        hides both and neither is the newer business."""
+        self._check_cycles("upgrades", "upgrade cycle",
+                           {p.id: sorted(p.upgrades) for p in self.products})
+
+    def _check_cycles(self, field_name: str, what: str, graph: Mapping[str, list[str]]
+                      ) -> None:
+        """Refuse a cycle in ``graph`` (product -> products it names in ``field_name``)."""
         state: dict[str, int] = {}  # 1 visiting, 2 done
 
         for root in self.ids:
@@ -224,10 +249,8 @@ class Catalog:
                     state[node] = 2
                 elif state.get(child) == 1:
                     cycle = path[path.index(child):] + [child]
-                    raise CatalogError(
-                        self.source, child, "requires",
-                        "prerequisite cycle " + " -> ".join(cycle),
-                    )
+                    raise CatalogError(self.source, child, field_name,
+                                       f"{what} " + " -> ".join(cycle))
                 elif not state.get(child):
                     state[child] = 1
                     path.append(child)
@@ -520,9 +543,8 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
     except ValueError:
         raise err("kind", f"must be 'business' or 'query', got {entry.get('kind')!r}") from None
     price = entry.get("price", 0.0)
-    if isinstance(price, bool) or not isinstance(price, int | float) or price < 0 \
-            or price != price:
-        raise err("price", f"must be a non-negative number, got {price!r}")
+    if not _valid_price(price):
+        raise err("price", f"must be a finite, non-negative number, got {price!r}")
     channels = str_list("channels") if "channels" in entry else frozenset(CHANNEL_IDS)
     bad = sorted(channels - set(CHANNEL_IDS))
     if bad:
@@ -545,9 +567,10 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
     if not isinstance(smartphone, bool):
         raise err("eligibility.smartphone", f"must be true or false, got {smartphone!r}")
     tenure = raw.get("min_tenure_months", 0)
-    if isinstance(tenure, bool) or not isinstance(tenure, int) or tenure < 0:
+    if not _valid_tenure(tenure):
         raise err("eligibility.min_tenure_months",
-                  f"must be a non-negative integer, got {tenure!r}")
+                  f"must be a non-negative integer, at most {MAX_TENURE_MONTHS}, got "
+                  f"{tenure!r}")
 
     return Product(
         id=pid,
@@ -572,3 +595,19 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
         conflicts=str_list("conflicts"),
         upgrades=str_list("upgrades"),
     )
+
+
+def _valid_price(price: Any) -> bool:
+    """A price is a finite number >= 0 (TOML can spell ``inf`` and ``nan``)."""
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        return False
+    try:
+        return math.isfinite(float(price)) and price >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _valid_tenure(months: Any) -> bool:
+    """Whole months, 0 to MAX_TENURE_MONTHS."""
+    return (not isinstance(months, bool) and isinstance(months, int)
+            and 0 <= months <= MAX_TENURE_MONTHS)

@@ -2,11 +2,34 @@
 
 Read from ``config.toml`` in the workspace folder, over built-in defaults, so an empty file is
 a working configuration. Every key is validated on load and errors name the file and key.
+
+Every number anywhere in the file, in every section (plugins' ``[strategies.<name>]`` tables
+and ``[server]`` included), must be finite: TOML can spell ``inf``, ``-inf`` and ``nan``, and
+none of them is a usable setting. The settings this module owns have these inclusive ranges:
+
+=================================  ================  =======================================
+key                                range             why the maximum
+=================================  ================  =======================================
+``engine.candidate_pool``          1 .. 10,000       far above any catalog a channel shows
+``engine.strategy_timeout_ms``     1 .. 600,000      10 minutes: the offline evaluator's
+``engine.context_timeout_ms``      1 .. 600,000      "no budget"; serving wants ~100 ms
+``engine.workers``                 1 .. 256          threads per process
+``engine.max_holdings``            1 .. 100,000      holdings on one request
+``channels.<channel>``             1 .. 100          suggestion slots on one screen or call
+``blend.<moment>[.<channel>].<s>`` 0 .. 1,000        weights are relative; 0 switches off
+=================================  ================  =======================================
+
+Strategy names (the keys of ``[blend.*]`` tables and of ``[strategies.*]``) are checked when
+an :class:`~recommender.engine.Engine` is built, because only then are the plugins' strategies
+registered: a name no plugin provides is a :class:`ConfigError` with a "did you mean". A name
+provided by a built-in or installed plugin that is not loaded (``RECOMMENDER_PLUGINS``, or a
+plugin manager built with fewer plugins) is accepted and, as before, does nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +62,19 @@ DEFAULTS: dict[str, Any] = {
     "blend": DEFAULT_BLEND,
     "strategies": {},
 }
+
+#: Inclusive ``(minimum, maximum, integer)`` of each ``[engine]`` key.
+ENGINE_LIMITS: dict[str, tuple[int, int, bool]] = {
+    "candidate_pool": (1, 10_000, True),
+    "strategy_timeout_ms": (1, 600_000, False),
+    "context_timeout_ms": (1, 600_000, False),
+    "workers": (1, 256, True),
+    "max_holdings": (1, 100_000, True),
+}
+#: Inclusive range of a channel's suggestion slots.
+SLOT_LIMITS = (1, 100)
+#: Inclusive range of a blend weight.
+WEIGHT_LIMITS = (0, 1_000)
 
 
 @dataclass(frozen=True)
@@ -77,6 +113,20 @@ class Config:
         tables = [*self.blend.values(), *self.channel_blend.values()]
         return frozenset(name for weights in tables for name, w in weights.items() if w > 0)
 
+    def strategy_keys(self) -> list[tuple[str, str]]:
+        """Every strategy the configuration names, as ``(key, strategy name)``.
+
+        The blend's weights (per moment and per channel override) and the ``[strategies.<name>]``
+        tables. Only the engine knows which strategies exist, so it checks these names.
+        """
+        keys = [(f"blend.{moment}.{name}", name)
+                for moment, weights in self.blend.items() for name in weights]
+        keys += [(f"blend.{moment}.{channel}.{name}", name)
+                 for (moment, channel), weights in self.channel_blend.items()
+                 for name in weights]
+        keys += [(f"strategies.{name}", name) for name in self.raw.get("strategies", {})]
+        return keys
+
     def strategy_settings(self, name: str) -> dict[str, Any]:
         """The ``[strategies.<name>]`` table (a copy; empty if absent)."""
         return copy.deepcopy(dict(self.raw.get("strategies", {}).get(name, {})))
@@ -112,42 +162,50 @@ class Config:
                 merged["blend"].update(copy.deepcopy(values))
             else:
                 merged.setdefault(section, {}).update(copy.deepcopy(values))
-        return cls(
-            engine=_engine(merged["engine"], source),
-            slots=_slots(merged["channels"], source),
-            blend=_blend(merged["blend"], source)[0],
-            channel_blend=_blend(merged["blend"], source)[1],
-            raw=merged,
-            source=source,
-            root=root,
-        )
+        engine = _engine(merged["engine"], source)
+        slots = _slots(merged["channels"], source)
+        blend, channel_blend = _blend(merged["blend"], source)
+        _strategy_tables(merged["strategies"], source)
+        _check_finite(data, source)  # the sections above say their range; this covers the rest
+        return cls(engine=engine, slots=slots, blend=blend, channel_blend=channel_blend,
+                   raw=merged, source=source, root=root)
 
 
-def _number(source: str, key: str, value: Any, *, minimum: float, integer: bool = False
-            ) -> Any:
+def _check_finite(value: Any, source: str, key: str = "") -> None:
+    """Refuse ``inf``, ``-inf`` and ``nan`` anywhere in the data (TOML can spell all three)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(source, key or "(file)", f"must be a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _check_finite(item, source, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_finite(item, source, f"{key}[{i}]")
+
+
+def _number(source: str, key: str, value: Any, *, minimum: float, maximum: float,
+            integer: bool = False) -> Any:
+    """``value`` if it is a finite number (an integer if ``integer``) in [minimum, maximum]."""
     ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float)
-    if not ok or value < minimum or value != value:
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value)
+    if not ok or not minimum <= value <= maximum:
         kind = "an integer" if integer else "a number"
-        raise ConfigError(source, key, f"must be {kind} >= {minimum}, got {value!r}")
+        raise ConfigError(source, key,
+                          f"must be {kind} from {minimum:,} to {maximum:,}, got {value!r}")
     return value
 
 
 def _engine(values: Mapping[str, Any], source: str) -> EngineSettings:
-    known = set(DEFAULTS["engine"])
-    unknown = set(values) - known
+    unknown = set(values) - set(ENGINE_LIMITS)
     if unknown:
         raise ConfigError(source, f"engine.{sorted(unknown)[0]}", "unknown key")
-    return EngineSettings(
-        candidate_pool=_number(source, "engine.candidate_pool", values["candidate_pool"],
-                               minimum=1, integer=True),
-        strategy_timeout_ms=float(_number(source, "engine.strategy_timeout_ms",
-                                          values["strategy_timeout_ms"], minimum=1)),
-        context_timeout_ms=float(_number(source, "engine.context_timeout_ms",
-                                         values["context_timeout_ms"], minimum=1)),
-        workers=_number(source, "engine.workers", values["workers"], minimum=1, integer=True),
-        max_holdings=_number(source, "engine.max_holdings", values["max_holdings"], minimum=1,
-                             integer=True),
-    )
+    settings: dict[str, Any] = {}
+    for key, (minimum, maximum, integer) in ENGINE_LIMITS.items():
+        value = _number(source, f"engine.{key}", values[key], minimum=minimum,
+                        maximum=maximum, integer=integer)
+        settings[key] = value if integer else float(value)
+    return EngineSettings(**settings)
 
 
 def _slots(values: Mapping[str, Any], source: str) -> dict[str, int]:
@@ -155,8 +213,21 @@ def _slots(values: Mapping[str, Any], source: str) -> dict[str, int]:
         if channel not in CHANNEL_IDS:
             raise ConfigError(source, f"channels.{channel}",
                               f"unknown channel; known: {', '.join(CHANNEL_IDS)}")
-        _number(source, f"channels.{channel}", slots, minimum=1, integer=True)
+        _number(source, f"channels.{channel}", slots, minimum=SLOT_LIMITS[0],
+                maximum=SLOT_LIMITS[1], integer=True)
     return dict(values)
+
+
+def _weight(source: str, key: str, value: Any) -> float:
+    return float(_number(source, key, value, minimum=WEIGHT_LIMITS[0],
+                         maximum=WEIGHT_LIMITS[1]))
+
+
+def _strategy_tables(values: Mapping[str, Any], source: str) -> None:
+    """Each ``[strategies.<name>]`` is a table (its keys are the plugin's to check)."""
+    for name, settings in values.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(source, f"strategies.{name}", "must be a table")
 
 
 def _blend(values: Mapping[str, Any], source: str
@@ -177,9 +248,9 @@ def _blend(values: Mapping[str, Any], source: str
                     raise ConfigError(source, f"blend.{moment}.{name}",
                                       "a sub-table must be named after a channel")
                 per_channel[(moment, name)] = {
-                    s: float(_number(source, f"blend.{moment}.{name}.{s}", w, minimum=0))
+                    s: _weight(source, f"blend.{moment}.{name}.{s}", w)
                     for s, w in weight.items()}
             else:
-                blend[moment][name] = float(
-                    _number(source, f"blend.{moment}.{name}", weight, minimum=0))
+                blend[moment][name] = _weight(source, f"blend.{moment}.{name}", weight)
     return blend, per_channel
+

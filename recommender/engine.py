@@ -179,12 +179,65 @@ class Engine:
                         f"registered by plugin {self.sources[strategy.name]!r}")
                 self.strategies[strategy.name] = strategy
                 self.sources[strategy.name] = plugin_name
+        self._check_strategy_names()
         settings = self.config.engine
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="recommender-strategy")
         self._overrunning: dict[str, int] = {}
         self._lock = threading.Lock()
         self.fault_counts: dict[tuple[str, str], int] = {}
+
+    def _check_strategy_names(self) -> None:
+        """Refuse a blend weight or ``[strategies.<name>]`` table naming no known strategy.
+
+        A misspelt name would otherwise do nothing, silently. Names of strategies that a
+        built-in or installed plugin provides but this plugin manager did not load (the
+        ``RECOMMENDER_PLUGINS`` allow-list, a manager built with fewer plugins) are accepted:
+        the configuration stays valid whichever plugins run. Built-in plugins are scanned for
+        their Strategy classes; an installed entry-point plugin that is not loaded is not
+        imported, so its entry-point name stands for its strategy.
+
+        :raises ConfigError: naming the file and key, a close match and the known strategies.
+        """
+        import difflib
+        import importlib
+        from importlib.metadata import entry_points
+
+        from .errors import ConfigError
+        from .plugin_manager import DEFAULT_PLUGINS, ENTRY_POINT_GROUP
+
+        unknown = [(key, name) for key, name in self.config.strategy_keys()
+                   if name not in self.strategies]
+        if not unknown:
+            return
+        not_loaded: set[str] = set()
+        for plugin_name, module_name in DEFAULT_PLUGINS:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # cannot even be imported here: its name must do
+                not_loaded.add(plugin_name)
+                continue
+            if not self.pm.is_registered(module):
+                not_loaded.update(
+                    obj.name for obj in vars(module).values()
+                    if isinstance(obj, type) and issubclass(obj, Strategy)
+                    and obj.__module__ == module.__name__ and obj.name)
+        not_loaded.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)
+                          if not self.pm.has_plugin(ep.name))
+        not_loaded -= set(self.strategies)
+        for key, name in unknown:
+            if name in not_loaded:
+                continue
+            candidates = sorted({*self.strategies, *not_loaded})
+            close = [c for c in candidates if c.lower() == name.lower()] or \
+                difflib.get_close_matches(name, candidates, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            known = ", ".join(sorted(self.strategies)) or "(none)"
+            also = f" (provided by plugins not loaded: {', '.join(sorted(not_loaded))})" \
+                if not_loaded else ""
+            raise ConfigError(self.config.source, key,
+                              f"unknown strategy {name!r}; {hint}known strategies: "
+                              f"{known}{also}")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ from recommender import (
     Channel,
     Customer,
     Exclusion,
+    Product,
     RequestContext,
     Terminal,
 )
+from recommender.catalog import MAX_TENURE_MONTHS, Eligibility
 
 BASE = {
     "product": [
@@ -62,6 +65,18 @@ def three_cycle() -> dict:
     return data
 
 
+def upgrade_cycle() -> dict:
+    """data_5gb upgrades data_1gb (as in BASE), and data_1gb upgrades data_5gb."""
+    return catalog_with(3, upgrades=["data_5gb"])
+
+
+def upgrade_three_cycle() -> dict:
+    """data_5gb upgrades data_1gb, which upgrades video, which upgrades data_5gb."""
+    data = catalog_with(3, upgrades=["video"])
+    data["product"][5]["upgrades"] = ["data_5gb"]
+    return data
+
+
 @pytest.mark.parametrize(("data", "entry", "field", "fragment"), [
     (catalog_with(3, id="plan_4g"), "plan_4g", "id", "duplicate product id"),
     (catalog_with(2, requires=["gold_bar"]), "upgrade_5g", "requires", "unknown product"),
@@ -74,6 +89,13 @@ def three_cycle() -> dict:
     (catalog_with(2, conflicts=["plan_4g"]), "upgrade_5g", "conflicts",
      "both a prerequisite and a conflict"),
     (catalog_with(3, price=-1), "data_1gb", "price", "non-negative number"),
+    (catalog_with(3, price=math.inf), "data_1gb", "price", "finite, non-negative number"),
+    (catalog_with(3, price=-math.inf), "data_1gb", "price", "finite, non-negative number"),
+    (catalog_with(3, price=math.nan), "data_1gb", "price", "finite, non-negative number"),
+    (catalog_with(3, price=10**400), "data_1gb", "price", "finite, non-negative number"),
+    (catalog_with(3, price=True), "data_1gb", "price", "finite, non-negative number"),
+    (upgrade_cycle(), None, "upgrades", "upgrade cycle"),
+    (upgrade_three_cycle(), None, "upgrades", "upgrade cycle"),
     (catalog_with(3, price="cheap"), "data_1gb", "price", "non-negative number"),
     (catalog_with(3, name=""), "data_1gb", "name", "non-empty string"),
     (catalog_with(3, name=None), "data_1gb", "name", "non-empty string"),
@@ -98,6 +120,14 @@ def three_cycle() -> dict:
      "eligibility.lifecycles", "values must be among"),
     (catalog_with(3, eligibility_min_tenure_months=-3), "data_1gb",
      "eligibility.min_tenure_months", "non-negative integer"),
+    (catalog_with(3, eligibility_min_tenure_months=MAX_TENURE_MONTHS + 1), "data_1gb",
+     "eligibility.min_tenure_months", "at most 1200"),
+    (catalog_with(3, eligibility_min_tenure_months=10**12), "data_1gb",
+     "eligibility.min_tenure_months", "at most 1200"),
+    (catalog_with(3, eligibility_min_tenure_months=math.inf), "data_1gb",
+     "eligibility.min_tenure_months", "non-negative integer"),
+    (catalog_with(3, eligibility_min_tenure_months=12.0), "data_1gb",
+     "eligibility.min_tenure_months", "non-negative integer"),
     (catalog_with(3, eligibility_shoe_size=42), "data_1gb", "eligibility.shoe_size",
      "unknown field"),
     (catalog_with(product=[]), None, "product", "at least one"),
@@ -112,6 +142,61 @@ def test_malformed_catalogs_name_entry_and_field(data, entry, field, fragment) -
     if entry is not None:
         assert error.entry == entry, str(error)
     assert fragment in str(error), str(error)
+
+
+@pytest.mark.parametrize(("line", "field", "fragment"), [
+    ("price = inf", "price", "got inf"),
+    ("price = +inf", "price", "got inf"),
+    ("price = -inf", "price", "got -inf"),
+    ("price = nan", "price", "got nan"),
+    ("price = -nan", "price", "got nan"),
+    ("price = 1e309", "price", "got inf"),  # overflows to inf when parsed
+    ("eligibility = { min_tenure_months = inf }", "eligibility.min_tenure_months", "got inf"),
+    ("eligibility = { min_tenure_months = 1201 }", "eligibility.min_tenure_months",
+     "at most 1200"),
+])
+def test_non_finite_numbers_in_the_toml_file_are_refused(tmp_path: Path, line, field,
+                                                         fragment) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(f'[[product]]\nid = "data_1gb"\nname = "1GB"\ncategory = "data"\n{line}\n',
+                    encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        Catalog.from_toml(path)
+    error = info.value
+    assert (error.source, error.entry, error.field) == (str(path), "data_1gb", field), str(error)
+    assert str(error).startswith(f"{path}, product 'data_1gb', field {field!r}: "), str(error)
+    assert fragment in str(error), str(error)
+
+
+def test_an_upgrade_cycle_names_every_product_in_it() -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.from_dict(upgrade_three_cycle(), source="catalog.toml")
+    message = str(info.value)
+    assert info.value.field == "upgrades"
+    cycle = message.split("upgrade cycle ")[1].split(" -> ")
+    assert cycle[0] == cycle[-1] and sorted(cycle[:-1]) == ["data_1gb", "data_5gb", "video"]
+    # a chain of upgrades is fine: 20GB replaces 5GB replaces 1GB
+    chain = catalog_with(5, upgrades=["data_5gb"])
+    assert Catalog.from_dict(chain).upgrade_paths("data_1gb") == ("data_5gb",)
+
+
+@pytest.mark.parametrize(("product", "field"), [
+    (Product("p", "P", "c", price=math.inf), "price"),
+    (Product("p", "P", "c", price=-1.0), "price"),
+    (Product("p", "P", "c", eligibility=Eligibility(min_tenure_months=5000)),
+     "eligibility.min_tenure_months"),
+])
+def test_products_built_in_code_get_the_same_checks(product: Product, field: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog([product], source="code")
+    assert (info.value.source, info.value.entry, info.value.field) == ("code", "p", field)
+
+
+def test_the_sample_catalog_still_loads() -> None:
+    import recommender
+
+    catalog = Catalog.from_toml(Path(recommender.__file__).parent / "sample" / "catalog.toml")
+    assert len(catalog) > 10 and all(math.isfinite(p.price) for p in catalog)
 
 
 def test_bad_files(tmp_path: Path) -> None:

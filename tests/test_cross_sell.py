@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
 
-from plugins.cross_sell import CrossSellStrategy, RulesError, load_rules, parse_rules
+from plugins.cross_sell import (
+    CrossSellStrategy,
+    RulesError,
+    load_rules,
+    parse_rules,
+    register_strategies,
+)
 from recommender import (
     Catalog,
     Channel,
+    Config,
     ConfigError,
     Customer,
     Engine,
@@ -52,6 +60,12 @@ def with_rule(**changes) -> dict:
     (with_rule(moments="success"), "moments", "non-empty list"),
     (with_rule(priority=0), "priority", "(0, 100]"),
     (with_rule(priority="high"), "priority", "(0, 100]"),
+    (with_rule(priority=math.inf), "priority", "finite number in (0, 100]"),
+    (with_rule(priority=-math.inf), "priority", "finite number in (0, 100]"),
+    (with_rule(priority=math.nan), "priority", "finite number in (0, 100]"),
+    (with_rule(priority=10**400), "priority", "(0, 100]"),
+    (with_rule(priority=True), "priority", "(0, 100]"),
+    (with_rule(description=5), "description", "must be a string"),
     (with_rule(colour="red"), "colour", "unknown field"),
     (with_rule(id=""), "id", "non-empty"),
     (with_rule(when_channel=["fax"]), "when.channel", "unknown channel 'fax'"),
@@ -65,6 +79,10 @@ def with_rule(**changes) -> dict:
     (with_rule(when_category=["spaceflight"]), "when.category", "no business has category"),
     (with_rule(when_smartphone="yes"), "when.smartphone", "true or false"),
     (with_rule(when_min_tenure_months=-1), "when.min_tenure_months", "non-negative"),
+    (with_rule(when_min_tenure_months=math.inf), "when.min_tenure_months", "non-negative"),
+    (with_rule(when_max_tenure_months=math.nan), "when.max_tenure_months", "non-negative"),
+    (with_rule(when_max_tenure_months=10**18), "when.max_tenure_months", "at most 1200"),
+    (with_rule(when_min_tenure_months=1201), "when.min_tenure_months", "at most 1200"),
     (with_rule(when_min_tenure_months=12, when_max_tenure_months=6),
      "when.max_tenure_months", "below"),
     (with_rule(when_weather=["rain"]), "when.weather", "unknown condition"),
@@ -89,6 +107,35 @@ def test_duplicate_ids_and_bad_files_are_rejected(catalog: Catalog, tmp_path: Pa
         load_rules(broken, catalog)
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "missing.toml", catalog)
+
+
+@pytest.mark.parametrize(("line", "field", "fragment"), [
+    ("priority = inf", "priority", "got inf"),
+    ("priority = nan", "priority", "got nan"),
+    ("priority = -inf", "priority", "got -inf"),
+    ("when = { product = ['intl_roaming'], max_tenure_months = inf }",
+     "when.max_tenure_months", "got inf"),
+])
+def test_non_finite_numbers_in_the_rules_file_are_refused(catalog: Catalog, tmp_path: Path,
+                                                          line, field, fragment) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(f"[[rule]]\nid = 'kit'\nreason = 'r'\nrecommend = ['intl_sms']\n{line}\n",
+                    encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_rules(path, catalog)
+    message = str(info.value)
+    assert message.startswith(f"{path}, rule 'kit', field {field!r}: "), message
+    assert fragment in message, message
+
+
+@pytest.mark.parametrize("rules", [5, "", " ", ["rules.toml"], {"path": "rules.toml"}])
+def test_the_rules_setting_must_be_a_path(catalog: Catalog, rules) -> None:
+    config = Config.from_dict({"strategies": {"cross_sell": {"rules": rules}}},
+                              source="config.toml")
+    with pytest.raises(ConfigError) as info:
+        register_strategies(config=config, catalog=catalog)
+    assert str(info.value).startswith("config.toml, strategies.cross_sell.rules: must be the "
+                                      "path of a rules file"), info.value
 
 
 def context(moment="transaction", product="intl_roaming", holdings=("plan_4g",), channel="app",
