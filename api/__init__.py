@@ -80,7 +80,7 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     """
     settings = settings or ServerSettings.load(root or DEFAULT_DIR, environ)
     workspace = Workspace(settings.root)
-    if not workspace.exists():
+    if not follow_published and not workspace.exists():
         raise ConfigError(str(settings.root), "catalog.toml", "no workspace here; create one "
                           "with 'recommender quickstart' or 'recommender demo-data'")
     metrics = Metrics()
@@ -94,7 +94,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
         engine, record = builder.activate()
         trouble = None
     slot = EngineSlot(engine, record, builder, settings.reload_poll_seconds, problem=trouble,
-                      clean=functools.partial(without_paths, settings=settings))
+                      clean=functools.partial(without_paths, settings=settings),
+                      on_swap=metrics.set_model)
     metrics.set_model(None, slot.engine.model_version)
 
     app = Flask(__name__)

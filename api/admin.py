@@ -67,6 +67,5 @@ def reload(body: dict[str, Any]) -> dict[str, Any]:
         abort(409, message="reload refused, the previous model keeps serving: "
               + reason)
     state.metrics.reloads.labels(outcome="done").inc()
-    state.metrics.set_model(previous, version)
     return {"previous_version": previous, "model_version": version}
 

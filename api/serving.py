@@ -33,7 +33,8 @@ class EngineSlot:
 
     def __init__(self, engine: Engine, record: ServingRecord, builder: EngineBuilder,
                  poll_seconds: float = 1.0, *, problem: str | None = None,
-                 clean: Callable[[str], str] = str):
+                 clean: Callable[[str], str] = str,
+                 on_swap: Callable[[str, str], None] = lambda previous, new: None):
         self._engine = engine
         self._record = record
         self._builder = builder
@@ -44,6 +45,7 @@ class EngineSlot:
         self._next_poll = time.monotonic() + poll_seconds
         self._failed: tuple[tuple[str, str], float] | None = None
         self._clean = clean
+        self._on_swap = on_swap
         #: Why this worker does not serve the published record, or None when it does.
         self.problem = problem
 
@@ -145,6 +147,7 @@ class EngineSlot:
         if retire:
             old.close()
         log.info("now serving model %s (was %s)", new.model_version, old.model_version)
+        self._on_swap(old.model_version, new.model_version)
         return old.model_version
 
 

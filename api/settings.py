@@ -17,6 +17,10 @@ from recommender.errors import ConfigError
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
+#: Upper bounds of the numeric settings (lower bounds are given where they are read).
+MAXIMA = {"max_body_bytes": 64 * 1024 * 1024, "reload_poll_seconds": 3600.0, "workers": 256,
+          "threads": 1024, "timeout": 3600}
+
 #: Environment variable -> ``[server]`` key it overrides.
 ENVIRONMENT = {
     "RECOMMENDER_DIR": "dir",
@@ -105,14 +109,15 @@ class ServerSettings:
 
         def number(key: str, kind: type, default: Any, minimum: float) -> Any:
             value = values.get(key, default)
+            maximum = MAXIMA[key]
             try:
                 number = kind(value)
-            except (TypeError, ValueError):
-                raise ConfigError(source, f"server.{key}", f"must be a number (got {value!r})"
-                                  ) from None
-            if isinstance(value, bool) or number < minimum:
-                raise ConfigError(source, f"server.{key}", f"must be at least {minimum} "
-                                  f"(got {value!r})")
+            except (TypeError, ValueError, OverflowError):
+                raise ConfigError(source, f"server.{key}", f"must be a finite number from "
+                                  f"{minimum} to {maximum} (got {value!r})") from None
+            if isinstance(value, bool) or not minimum <= number <= maximum:
+                raise ConfigError(source, f"server.{key}", f"must be a number from {minimum} "
+                                  f"to {maximum} (got {value!r})")
             return number
 
         token = values.get("admin_token")

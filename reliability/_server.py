@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -103,3 +104,75 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+TOKEN = "reliability-admin-token-0123456789"
+RECOMMEND = {"customer": {"id": "C0000042"}, "channel": "app", "moment": "success",
+             "product": "plan_5g"}
+
+
+def admin_env() -> dict[str, str]:
+    """Server environment with the admin endpoints on and a fast reload poll."""
+    return {"RECOMMENDER_ADMIN_TOKEN": TOKEN, "RECOMMENDER_RELOAD_POLL_SECONDS": "0.2"}
+
+
+def reload(base: str, version: str | None = None) -> tuple[int, Any]:
+    return call(base, "POST", "/v1/admin/reload", {} if version is None else
+                {"version": version}, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def kill_a_worker(server: Server, timeout: float = 60) -> int:
+    """SIGKILL one worker and wait until the arbiter has booted its replacement."""
+    before = server.workers()
+    victim = before[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = server.workers()
+        if victim not in now and len(now) == len(before):
+            break
+        time.sleep(0.1)
+    return victim
+
+
+def survey(base: str, requests: int = 40) -> dict[str, Any]:
+    """Fresh connections (so every worker answers some): statuses and model versions seen,
+    and how many /readyz probes said ready."""
+    statuses: dict[int, int] = {}
+    versions: dict[str, int] = {}
+    ready = 0
+    for _ in range(requests):
+        try:
+            status, body = call(base, "POST", "/v1/recommendations", RECOMMEND, timeout=10)
+        except OSError:
+            status, body = 0, None
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == 200:
+            versions[body["model_version"]] = versions.get(body["model_version"], 0) + 1
+        with contextlib.suppress(OSError):
+            ready += call(base, "GET", "/readyz", timeout=10)[0] == 200
+    return {"statuses": statuses, "versions": versions, "ready": ready, "probes": requests}
+
+
+def report(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows as an aligned table."""
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths,
+                                                                    strict=True)))
+
+
+def finish(result: dict[str, Any], ok: bool, json_path: Path | None) -> int:
+    """Write the JSON, print the verdict line; the exit status."""
+    result["held"] = ok
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print("held" if ok else "broke")
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def recommender_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "recommender.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)

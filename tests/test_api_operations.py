@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import string
 
 import pytest
 from api_support import check_problem, copy_workspace, make_app, metric
@@ -152,3 +154,24 @@ def test_each_problem_type_is_described_on_the_docs_page(client):
         problem_type = response.get_json()["type"]
         assert problem_type.startswith("/docs#problem-")
         assert f'id="{problem_type.split("#")[1]}"' in html
+
+
+def test_metric_labels_come_only_from_known_values(client):
+    """Random methods and paths are client input: they must not become new series."""
+    rng = random.Random(7)
+
+    def series() -> set[str]:
+        text = client.get("/metrics").get_data(as_text=True)
+        return {line.rsplit(" ", 1)[0] for line in text.splitlines()
+                if line.startswith("recommender_http_requests_total{")}
+
+    client.open("/healthz", method="BREW")
+    client.open("/no-such-page", method="BREW")
+    before = series()
+    for _ in range(200):
+        method = "".join(rng.choices(string.ascii_uppercase, k=8))
+        path = "/" + "".join(rng.choices(string.ascii_lowercase, k=12))
+        client.open(rng.choice([path, "/healthz"]), method=method)
+    added = series() - before
+    assert not added, added
+    assert any('method="other"' in s for s in before)

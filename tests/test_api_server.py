@@ -218,3 +218,21 @@ def test_serve_refuses_a_folder_without_a_workspace(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "recommender quickstart" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "text", "fragment"), [
+    ("rules.toml", "[[rule]\n", "rules.toml"),
+    ("catalog.toml", "[[product]]\nid = 1\n", "catalog.toml"),
+    ("config.toml", "[engine]\ncandidate_pool = 1e18\n", "candidate_pool"),
+])
+def test_serve_with_a_broken_file_stops_at_once_naming_it(sample_workspace, tmp_path, name,
+                                                           text, fragment):
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    (ws / name).write_text(text)
+    result = subprocess.run([sys.executable, "-m", "recommender.cli", "serve", "--dir", str(ws),
+                             "--port", str(free_port())], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert "Worker failed to boot" not in result.stderr

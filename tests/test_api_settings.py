@@ -45,6 +45,13 @@ def test_file_then_environment(tmp_path):
     ("workers = 0", "server.workers"),
     ("colour = 1", "server.colour"),
     ("store = 3", "server.store"),
+    ("max_body_bytes = inf", "server.max_body_bytes"),
+    ("max_body_bytes = nan", "server.max_body_bytes"),
+    ("max_body_bytes = 1e18", "server.max_body_bytes"),
+    ("reload_poll_seconds = inf", "server.reload_poll_seconds"),
+    ("reload_poll_seconds = nan", "server.reload_poll_seconds"),
+    ("threads = 1000000", "server.threads"),
+    ("timeout = -inf", "server.timeout"),
 ])
 def test_bad_settings_name_the_key(tmp_path, server, key):
     root = write_config(tmp_path / "ws", server)

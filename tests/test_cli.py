@@ -135,3 +135,29 @@ def test_import_reports_the_bad_row_and_keeps_the_store(sample_workspace: Worksp
     assert result.returncode == 1
     assert f"{bad}, line 3, column 'product_id': unknown product 'gold_bar'" in result.stderr
     assert Workspace(ws).store().holdings("NEW1") == frozenset()
+
+
+def test_train_moves_what_is_served_only_with_activate(sample_workspace: Workspace,
+                                                       tmp_path: Path) -> None:
+    from recommender.snapshot import published
+
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    first = json.loads(run("train", "--dir", str(ws), "--activate").stdout)
+    assert first["activated"] is True
+    with Workspace(ws).store() as store:
+        assert published(store).version == first["version"]
+    second = json.loads(run("train", "--dir", str(ws)).stdout)
+    assert "activated" not in second
+    with Workspace(ws).store() as store:
+        assert published(store).version == first["version"]
+
+
+def test_train_activate_refuses_a_broken_rules_file(sample_workspace: Workspace,
+                                                    tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    (ws / "rules.toml").write_text("[[rule]\n")
+    result = run("train", "--dir", str(ws), "--activate", check=False)
+    assert result.returncode == 1
+    assert "rules.toml" in result.stderr and "Traceback" not in result.stderr

@@ -13,8 +13,8 @@ from api_support import ADMIN_TOKEN, check_problem, copy_workspace, make_app
 from api import create_app
 from recommender.errors import ModelError
 from recommender.models import MANIFEST, current_model_dir, read_manifest
-from recommender.snapshot import EngineBuilder, Snapshot, published
 from recommender.plugin_manager import make_plugin_manager
+from recommender.snapshot import EngineBuilder, Snapshot, published
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BODY = {"customer": {"id": "C0000744"}, "channel": "app", "moment": "success",
