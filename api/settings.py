@@ -19,7 +19,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 #: Upper bounds of the numeric settings (lower bounds are given where they are read).
 MAXIMA = {"max_body_bytes": 64 * 1024 * 1024, "reload_poll_seconds": 3600.0, "workers": 256,
-          "threads": 1024, "timeout": 3600}
+          "threads": 1024, "timeout": 3600, "request_timeout": 600.0}
 
 #: Environment variable -> ``[server]`` key it overrides.
 ENVIRONMENT = {
@@ -31,6 +31,7 @@ ENVIRONMENT = {
     "RECOMMENDER_CORS_ORIGINS": "cors_origins",
     "RECOMMENDER_RELOAD_POLL_SECONDS": "reload_poll_seconds",
     "RECOMMENDER_RATE_LIMIT": "rate_limit",
+    "RECOMMENDER_REQUEST_TIMEOUT": "request_timeout",
 }
 
 
@@ -47,6 +48,8 @@ class ServerSettings:
     :param reload_poll_seconds: how often a worker checks whether another worker reloaded.
     :param rate_limit: per-client limit on the /v1 endpoints, e.g. ``"50/second"`` (per worker
         process); none by default.
+    :param request_timeout: seconds a client has to send a request's header, and again its
+        body, before the connection is dropped (slow clients; see ``api/worker.py``).
     :param bind, workers, threads, timeout: gunicorn settings for ``recommender serve``.
     """
 
@@ -58,6 +61,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = ()
     reload_poll_seconds: float = 1.0
     rate_limit: str | None = None
+    request_timeout: float = 10.0
     bind: str = "127.0.0.1:8000"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
@@ -92,7 +96,8 @@ class ServerSettings:
     @classmethod
     def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:
         known = {"store", "models", "max_body_bytes", "admin_token", "cors_origins",
-                 "reload_poll_seconds", "rate_limit", "bind", "workers", "threads", "timeout"}
+                 "reload_poll_seconds", "rate_limit", "bind", "workers", "threads", "timeout",
+                 "request_timeout"}
         for key in values:
             if key not in known:
                 raise ConfigError(source, f"server.{key}", f"unknown key; expected one of "
@@ -147,4 +152,5 @@ class ServerSettings:
             workers=number("workers", int, os.cpu_count() or 1, 1),
             threads=number("threads", int, 4, 1),
             timeout=number("timeout", int, 30, 1),
+            request_timeout=number("request_timeout", float, 10.0, 1.0),
         )
