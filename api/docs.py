@@ -116,7 +116,8 @@ PROBLEMS = [
     (429, "The client sent more requests than the configured rate limit allows."),
     (422, "A field is missing, unknown, or out of its contract; errors names each one."),
     (500, "The server failed; the error is logged, nothing internal is returned."),
-    (503, "Not ready: checks says whether the store or the models are missing."),
+    (503, "Not ready (checks says whether the store, the served model or the models are the "
+          "problem), or the store is busy or cannot be written: retry after Retry-After."),
 ]
 
 

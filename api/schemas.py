@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from recommender.catalog import ProductKind
 from recommender.context import (
     CHANNEL_IDS,
     OS,
@@ -19,23 +20,22 @@ from recommender.context import (
     Persona,
     ValueTier,
 )
+from recommender.store import EVENT_ID_PATTERN, MAX_ID_LENGTH, MAX_TAGS, text_problem
 
 
 def _plain_text(value: str) -> bool:
-    """No control characters and valid Unicode (a lone surrogate cannot be stored as UTF-8)."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValidationError("must not contain control characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("is not valid Unicode text") from None
+    """No control characters and valid Unicode (a lone surrogate cannot be stored as UTF-8):
+    the rule the CSV import applies too (``recommender.store.text_problem``)."""
+    problem = text_problem(value, max_length=MAX_ID_LENGTH) if value else None
+    if problem is not None:
+        raise ValidationError(problem)
     return True
 
 
-ID = [validate.Length(min=1, max=128), _plain_text]
+ID = [validate.Length(min=1, max=MAX_ID_LENGTH), _plain_text]
 FEEDBACK_ACTIONS = ("impression", "click", "accept", "dismiss")
 MAX_HOLDINGS = 500
-MAX_TAGS = 64
+EVENT_ID = validate.Regexp(f"^{EVENT_ID_PATTERN.pattern}$")
 
 
 def _enum(values: object, description: str, **kwargs: object) -> fields.String:
@@ -155,7 +155,7 @@ class RecommendationSchema(Schema):
 
 
 class FeedbackRequestSchema(StrictSchema):
-    event_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"), metadata={
+    event_id = fields.String(validate=EVENT_ID, metadata={
         "description": "Client-chosen id; a retry with the same id is stored once."})
     request_id = fields.String(required=True, validate=ID)
     product = fields.String(required=True, validate=ID)
@@ -191,7 +191,7 @@ class ProductSchema(Schema):
     name_en = fields.String()
     description = fields.String()
     category = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": ["business", "query"]})
+    kind = fields.String(required=True, metadata={"enum": [k.value for k in ProductKind]})
     price = fields.Float(required=True)
     channels = fields.List(fields.String(), required=True)
     requires = fields.List(fields.String(), metadata={"description": "Needs all of these."})

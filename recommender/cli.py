@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -87,13 +88,19 @@ def _generate(ws: Workspace, customers: int, seed: int, force: bool) -> dict[str
 @click.argument("csv_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @friendly_errors
 def import_(directory: Path, table: str, csv_file: Path) -> None:
-    """Import a CSV file into the store (all rows or none)."""
-    from .csvimport import import_csv
+    """Import a CSV file into the store: a bad row writes nothing; running it again adds
+    nothing twice, so it also completes an interrupted import."""
+    from .csvimport import import_file
 
     ws = Workspace(directory)
+    catalog = ws.catalog()
     with ws.store() as store:
-        n = import_csv(store, ws.catalog(), table, csv_file)
-    click.echo(json.dumps({"table": table, "rows": n}))
+        result = import_file(store, catalog, table, csv_file, progress=_progress)
+    _progress(f"{table}: {result.rows:,} rows, {result.stored:,} new or updated, "
+              f"{result.transactions} transactions (longest "
+              f"{result.longest_transaction_s * 1000:.0f} ms), written in "
+              f"{result.write_s:.1f} s")
+    click.echo(json.dumps({"table": table, "rows": result.rows}))
 
 
 @main.command()
@@ -102,10 +109,19 @@ def import_(directory: Path, table: str, csv_file: Path) -> None:
                                                        path_type=Path),
               help="Learn from customers.csv, terminals.csv, holdings.csv and events.csv "
                    "in this folder instead of the store.")
+@click.option("--activate", is_flag=True,
+              help="Also serve the new version: check it with the workspace files and "
+                   "publish both to every worker of a running server (as a reload does).")
 @friendly_errors
-def train(directory: Path, csv_dir: Path | None) -> None:
-    """Fit every enabled strategy on the store and write a new model version."""
+def train(directory: Path, csv_dir: Path | None, activate: bool) -> None:
+    """Fit every enabled strategy on the store and write a new model version.
+
+    The new version becomes the newest trained one (CURRENT); a running server keeps serving
+    what it serves until it is reloaded, unless --activate is given (or config.toml has
+    [training] activate = true).
+    """
     ws = Workspace(directory)
+    activate = activate or _activate_by_config(ws)
     t0 = time.perf_counter()
     model_dir = ws.train(progress=_progress, csv_dir=csv_dir)
     out: dict[str, Any] = {"model_dir": str(model_dir), "version": model_dir.name,
@@ -113,6 +129,22 @@ def train(directory: Path, csv_dir: Path | None) -> None:
     if activate:
         out["activated"] = _activate(ws, model_dir.name)
     click.echo(json.dumps(out))
+
+
+def _activate_by_config(ws: Workspace) -> bool:
+    """``[training] activate = true`` in config.toml: every training is served at once."""
+    from .errors import ConfigError
+
+    training = ws.config().raw.get("training", {})
+    unknown = set(training) - {"activate"}
+    if unknown:
+        raise ConfigError(str(ws.config_path), f"training.{sorted(unknown)[0]}",
+                          "unknown key; known: activate")
+    value = training.get("activate", False)
+    if not isinstance(value, bool):
+        raise ConfigError(str(ws.config_path), "training.activate",
+                          f"must be true or false, got {value!r}")
+    return value
 
 
 def _activate(ws: Workspace, version: str) -> bool:
@@ -427,6 +459,8 @@ def _serve(directory: Path, host: str | None, port: int | None, workers: int | N
         return
     from api.server import serve as run_gunicorn
 
+    settings = dataclasses.replace(settings, workers=workers or settings.workers,
+                                   threads=threads or settings.threads)
     run_gunicorn(settings, bind=f"{host}:{port}", workers=workers or settings.workers,
                  threads=threads or settings.threads, timeout=timeout or settings.timeout,
                  access_log=access_log)

@@ -3,20 +3,30 @@
 One file, no server. WAL mode and a busy timeout let a serving process read while a loader
 writes; each thread gets its own connection. It is the default context provider (see
 ``plugins/store_provider.py``) and the default source of training data.
+
+SQLite lets one writer in at a time. Bulk loads go through :meth:`Store.add_rows_paced`, which
+commits every ``MAX_TRANSACTION_S`` of writing and then pauses ``PAUSE_S``, so a feedback write
+waiting for the lock gets in within its budget (:meth:`Store.busy_timeout`). Failures of the
+file itself (missing folder, read-only file or folder, full disk, lock held too long) are raised
+as :class:`StoreError` naming the file and the cause, never as a raw ``sqlite3`` message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .context import Customer, Terminal
+from .errors import RecommenderError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -48,7 +58,8 @@ CREATE TABLE IF NOT EXISTS events (
     product_id TEXT NOT NULL,
     channel TEXT NOT NULL,
     kind TEXT NOT NULL,
-    failure_reason TEXT
+    failure_reason TEXT,
+    event_key TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, ts);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -65,7 +76,139 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+EVENT_KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events (event_key)"
+
 TAG_SEPARATOR = ";"
+
+#: The id, tag and name rules the API applies (``api/schemas.py``), shared by the CSV import.
+MAX_ID_LENGTH = 128
+MAX_TAGS = 64
+#: A client-chosen event id (feedback ``event_id``, the events CSV's ``event_id`` column).
+EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+#: Largest value of an integer column written from outside (SQLite's own limit is 2**63 - 1).
+MAX_INTEGER = 2**31 - 1
+
+#: Default wait for the write lock before a write gives up (seconds).
+DEFAULT_TIMEOUT_S = 10.0
+#: Longest a paced bulk write holds the write lock in one transaction (seconds).
+MAX_TRANSACTION_S = 0.25
+#: Pause between two paced transactions. SQLite's busy handler polls every 100 ms once a
+#: writer has waited a while, so a pause longer than that always lets a waiting writer in.
+PAUSE_S = 0.15
+#: Page cache of a connection while it bulk-writes (KiB); SQLite's default is 2 MiB.
+BULK_CACHE_KIB = 64 * 1024
+
+
+def text_problem(value: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+    """Why ``value`` cannot be an id, tag or name, or None if it can.
+
+    The API's rule: 1 to ``max_length`` characters, no control characters (so no newlines or
+    terminal escape sequences), valid Unicode.
+    """
+    if not value:
+        return "is empty"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
+    for ch in value:
+        if ord(ch) < 32 or ord(ch) == 127:
+            return f"must not contain control characters (found {ch!r})"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    return None
+
+
+class StoreError(RecommenderError):
+    """The store file cannot be opened or written; names the file and the cause."""
+
+    def __init__(self, path: str | Path, cause: str, *, code: str | None = None):
+        self.path = str(path)
+        self.cause = cause
+        self.code = code
+        super().__init__(f"{path}: {cause}")
+
+
+class StoreBusyError(StoreError):
+    """Another writer held the store's write lock for longer than this write's budget."""
+
+    def __init__(self, path: str | Path, waited_s: float, *, code: str | None = None):
+        self.waited_s = waited_s
+        super().__init__(path, f"busy: another writer held the write lock for more than "
+                               f"{waited_s:g} s", code=code)
+
+
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_ENVIRONMENT = _BUSY | {
+    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS,
+}
+
+
+def _primary_code(error: sqlite3.Error) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def writable_problem(path: Path) -> str | None:
+    """Why SQLite cannot write ``path`` and its -wal/-shm files, or None if nothing is seen."""
+    folder = path.parent
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if path.is_dir():
+        return "is a folder, not a store file"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "the file is read-only (no write permission)"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"the folder {folder} is read-only (the store's -wal, -shm and import lock "
+                f"files are written beside it)")
+    return None
+
+
+def store_error(path: str | Path, error: sqlite3.Error, busy_timeout_s: float) -> StoreError:
+    """The clear error for a ``sqlite3`` failure of the file at ``path``."""
+    path = Path(path)
+    code = _primary_code(error)
+    name = getattr(error, "sqlite_errorname", None)
+    if code in _BUSY:
+        return StoreBusyError(path, busy_timeout_s, code=name)
+    if code == sqlite3.SQLITE_FULL:
+        cause = "the disk is full (or the store reached its size limit); nothing of the " \
+                "failed transaction was written"
+    elif code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        seen = writable_problem(path)
+        if seen is not None:
+            cause = f"cannot open for writing: {seen}"
+        elif code == sqlite3.SQLITE_CANTOPEN:
+            cause = "cannot open the file"
+        else:
+            cause = "read-only (read-only file system, mount or file attributes)"
+    elif code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        cause = "not a SQLite store, or damaged"
+    elif code == sqlite3.SQLITE_IOERR:
+        cause = f"input/output error ({name or 'SQLITE_IOERR'})"
+    else:
+        cause = f"{name or type(error).__name__}: {error}"
+    return StoreError(path, cause, code=name)
+
+
+def is_environment_error(error: BaseException) -> bool:
+    """True if ``error`` is SQLite failing on the file (lock, disk, permissions), not our SQL."""
+    return isinstance(error, sqlite3.Error) and _primary_code(error) in _ENVIRONMENT
+
+
+@dataclass(frozen=True, slots=True)
+class PacedWrite:
+    """What :meth:`Store.add_rows_paced` did: rows changed, transactions, longest one."""
+
+    rows: int
+    changed: int
+    transactions: int
+    longest_transaction_s: float
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +227,42 @@ class FeedbackEvent:
 
 
 class Store:
-    """A SQLite file holding everything the context providers and training read."""
+    """A SQLite file holding everything the context providers and training read.
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 10.0):
+    :param timeout_s: how long a write waits for another writer's lock before it fails with
+        :class:`StoreBusyError` (see also :meth:`busy_timeout`).
+    :raises StoreError: the file cannot be opened or its schema cannot be brought up to date.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.path = Path(path)
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.db.executescript(SCHEMA)  # its statements are idempotent; it commits itself
+        self._writer = threading.RLock()
+        try:
+            with self._translated():
+                self.db.executescript(SCHEMA)  # its statements are idempotent; it commits
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to date (idempotent, race-safe)."""
+        db = self.db
+        if not self._has_column("events", "event_key"):
+            with self.transaction() as tx:
+                if not self._has_column("events", "event_key"):
+                    tx.execute("ALTER TABLE events ADD COLUMN event_key TEXT")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = "
+                      "'events_by_key'").fetchone() is None:
+            with self.transaction() as tx:
+                tx.execute(EVENT_KEY_INDEX)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(row[1] == column for row in self.db.execute(f"PRAGMA table_info({table})"))
 
     # -- connections --------------------------------------------------------------------------
 
@@ -101,29 +271,93 @@ class Store:
         """This thread's connection (created on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout_s, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            if not self.path.parent.is_dir():
+                raise StoreError(self.path, f"cannot open: {writable_problem(self.path)}")
+            with self._translated():
+                conn = sqlite3.connect(
+                    self.path, timeout=self.timeout_s, isolation_level=None,
+                    check_same_thread=False,
+                )
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=FULL")
+                    conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+                except BaseException:
+                    conn.close()
+                    raise
             self._local.conn = conn
+            self._local.busy_s = self.timeout_s
             with self._lock:
                 self._all.append(conn)
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed durably on success, rolled back on any error."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+    def _translated(self) -> Iterator[None]:
+        """Re-raise SQLite's failures of the file as StoreError naming it and the cause."""
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            yield
+        except sqlite3.Error as e:
+            if not is_environment_error(e):
+                raise
+            raise store_error(self.path, e, getattr(self._local, "busy_s", self.timeout_s)
+                              ) from e
+
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """Within the block, this thread's writes wait at most ``seconds`` for the lock.
+
+        Used by writes with a latency budget (an API request) so that they fail fast with
+        :class:`StoreBusyError` instead of holding a request thread for ``timeout_s``.
+        """
+        db = self.db
+        previous = self._local.busy_s
+        db.execute(f"PRAGMA busy_timeout={max(0, int(seconds * 1000))}")
+        self._local.busy_s = seconds
+        try:
+            yield
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(previous * 1000)}")
+            self._local.busy_s = previous
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed durably on success, rolled back on any error.
+
+        Writers of one process take turns on an in-process lock first, so they queue instead
+        of polling SQLite's lock together; the whole wait stays within this thread's busy
+        timeout.
+
+        :raises StoreBusyError: the write lock was not free within the busy timeout.
+        :raises StoreError: the file cannot be written (read-only, disk full, I/O error).
+        """
+        db = self.db
+        budget = self._local.busy_s
+        began = time.monotonic()
+        if not self._writer.acquire(timeout=budget):
+            raise StoreBusyError(self.path, budget, code="SQLITE_BUSY")
+        try:
+            with self._translated():
+                waited = time.monotonic() - began
+                if waited > 0.001:
+                    db.execute(f"PRAGMA busy_timeout={max(0, int((budget - waited) * 1000))}")
+                    try:
+                        db.execute("BEGIN IMMEDIATE")
+                    finally:
+                        db.execute(f"PRAGMA busy_timeout={int(budget * 1000)}")
+                else:
+                    db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    # SQLite may have rolled back already (disk full, I/O error): only roll
+                    # back what is still open; a failed rollback must not hide the first error.
+                    if db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            db.execute("ROLLBACK")
+                    raise
+        finally:
+            self._writer.release()
 
     def close(self) -> None:
         with self._lock:
@@ -162,22 +396,86 @@ class Store:
 
     def add_rows(self, table: str, rows: Iterable[tuple[Any, ...]],
                  db: sqlite3.Connection | None = None) -> int:
-        """Bulk-insert raw rows (already validated) into one of the store's tables."""
-        columns = {"customers": 7, "terminals": 5, "holdings": 3, "events": 6, "feedback": 9}
-        if table not in columns:
-            raise ValueError(f"table: unknown table {table!r}")
-        n = columns[table]
+        """Bulk-insert raw rows (already validated) into one of the store's tables.
+
+        Events are ``(ts, customer_id, product_id, channel, kind, failure_reason)``, optionally
+        followed by an event key: a row whose key is already stored is skipped, so loading the
+        same keyed events twice stores them once. Returns the rows inserted or replaced.
+        """
+        sql = _insert_sql(table)
         if table == "events":
-            sql = ("INSERT INTO events (ts, customer_id, product_id, channel, kind, "
-                   "failure_reason) VALUES (?,?,?,?,?,?)")
-        else:
-            verb = "INSERT OR IGNORE" if table in ("holdings", "feedback") else \
-                "INSERT OR REPLACE"
-            sql = f"{verb} INTO {table} VALUES ({','.join('?' * n)})"
+            rows = (row if len(row) == 7 else (*row, None) for row in rows)
         with self._maybe_transaction(db) as tx:
             before = tx.total_changes
             tx.executemany(sql, rows)
             return tx.total_changes - before
+
+    def add_rows_paced(self, table: str, rows: Sequence[tuple[Any, ...]], *,
+                       max_transaction_s: float = MAX_TRANSACTION_S, pause_s: float = PAUSE_S,
+                       progress: Callable[[int, int], None] | None = None) -> PacedWrite:
+        """Insert ``rows`` like :meth:`add_rows`, in transactions of at most about
+        ``max_transaction_s`` of writing each, pausing ``pause_s`` between two.
+
+        Other writers (feedback, a reload) therefore never wait much longer than
+        ``max_transaction_s``, where one big transaction would hold them for the whole load.
+        A failure leaves the transactions already committed in place; write keyed or
+        replace-on-conflict rows so that running the load again completes it.
+
+        :param progress: called with (rows done, rows total) after each transaction.
+        """
+        started = time.monotonic()
+        total, done, changed, transactions = len(rows), 0, 0, 0
+        longest = 0.0
+        commit_s = max_transaction_s / 5  # until the first commit is measured
+        chunk = 256
+        db = self.db
+        # Checkpoint between transactions, with the lock free, rather than inside COMMIT.
+        autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        cache = db.execute("PRAGMA cache_size").fetchone()[0]
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA cache_size={-BULK_CACHE_KIB}")
+        try:
+            while done < total:
+                with self.transaction() as tx:
+                    began = time.monotonic()
+                    while done < total:
+                        part = rows[done:done + chunk]
+                        t0 = time.monotonic()
+                        changed += self.add_rows(table, part, db=tx)
+                        done += len(part)
+                        per_row = max((time.monotonic() - t0) / len(part), 1e-7)
+                        chunk = max(16, min(50_000, int(max_transaction_s / 16 / per_row)))
+                        elapsed = time.monotonic() - began
+                        if elapsed + 1.25 * commit_s + per_row * chunk >= max_transaction_s:
+                            break
+                    committing = time.monotonic()
+                released = time.monotonic()
+                commit_s = max(commit_s * 0.8, released - committing)
+                transactions += 1
+                longest = max(longest, released - began)
+                if progress is not None:
+                    progress(done, total)
+                if done < total:
+                    self._checkpoint_until(released + pause_s)
+                    time.sleep(max(0.0, released + pause_s - time.monotonic()))
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+                db.execute(f"PRAGMA cache_size={cache}")
+        self._checkpoint_until(time.monotonic() + 5 * pause_s)
+        return PacedWrite(rows=total, changed=changed, transactions=transactions,
+                          longest_transaction_s=longest, seconds=time.monotonic() - started)
+
+    def _checkpoint_until(self, deadline: float) -> bool:
+        """Copy the write-ahead log into the store file without blocking anyone, retrying
+        until ``deadline`` while readers of older snapshots hold frames back; True when all
+        is copied (then the next writer starts the log afresh instead of growing it)."""
+        while True:
+            with self._translated():
+                _, logged, copied = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if copied >= logged or time.monotonic() + 0.01 > deadline:
+                return copied >= logged
+            time.sleep(0.01)
 
     def add_feedback(self, event: FeedbackEvent) -> bool:
         """Store a feedback event durably; False if its event id was already stored."""
@@ -268,6 +566,17 @@ class Store:
         counts = self.counts()
         last = self.db.execute("SELECT COALESCE(MAX(ts), 0) FROM events").fetchone()[0]
         return "-".join(f"{k[0]}{v}" for k, v in counts.items() if k != "feedback") + f"-t{last}"
+
+
+def _insert_sql(table: str) -> str:
+    if table == "events":
+        return ("INSERT OR IGNORE INTO events (ts, customer_id, product_id, channel, kind, "
+                "failure_reason, event_key) VALUES (?,?,?,?,?,?,?)")
+    columns = {"customers": 7, "terminals": 5, "holdings": 3, "feedback": 9}
+    if table not in columns:
+        raise ValueError(f"table: unknown table {table!r}")
+    verb = "INSERT OR IGNORE" if table in ("holdings", "feedback") else "INSERT OR REPLACE"
+    return f"{verb} INTO {table} VALUES ({','.join('?' * columns[table])})"
 
 
 def now() -> int:

@@ -132,7 +132,7 @@ def _from_csv(csv_dir: Path, catalog: Catalog, progress: Callable[[str], None]
 
     with (tempfile.TemporaryDirectory(prefix="recommender-train-") as scratch,
           Store(Path(scratch) / "store.sqlite") as store):
-        counts = import_directory(store, catalog, csv_dir)
+        counts = import_directory(store, catalog, csv_dir, pause_s=0)
         if not counts.get("customers"):
             raise ModelError(f"{csv_dir}: no customers.csv to train on")
         progress(f"imported {counts} from {csv_dir}")

@@ -161,3 +161,26 @@ def test_train_activate_refuses_a_broken_rules_file(sample_workspace: Workspace,
     result = run("train", "--dir", str(ws), "--activate", check=False)
     assert result.returncode == 1
     assert "rules.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("setting", "activated"), [("true", True), ("false", False)])
+def test_training_activate_setting(sample_workspace: Workspace, tmp_path: Path, setting: str,
+                                   activated: bool) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    with (ws / "config.toml").open("a") as f:
+        f.write(f"\n[training]\nactivate = {setting}\n")
+    out = json.loads(run("train", "--dir", str(ws)).stdout)
+    assert out.get("activated", False) is activated
+
+
+@pytest.mark.parametrize("table", ['activate = "yes"', "activte = true"])
+def test_training_setting_is_checked(sample_workspace: Workspace, tmp_path: Path,
+                                     table: str) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    with (ws / "config.toml").open("a") as f:
+        f.write(f"\n[training]\n{table}\n")
+    result = run("train", "--dir", str(ws), check=False)
+    assert result.returncode == 1 and "training.activ" in result.stderr
+    assert "Traceback" not in result.stderr

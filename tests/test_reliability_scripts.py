@@ -101,3 +101,13 @@ def test_concurrent_trainings_are_serialised(sample_workspace, tmp_path):
     result = run_script("concurrent_train", "--dir", str(ws), "--runs", "2", tmp_path=tmp_path)
     assert result["exit_0"] == 2 and result["new_versions"] == 2
     assert result["tracebacks"] == 0 and result["partial_after_next_train"] == 0
+
+
+def test_import_under_load_keeps_feedback_and_serving_within_budget(private_workspace,
+                                                                     tmp_path):
+    result = run_script("import_under_load", "--dir", str(private_workspace), "--quick",
+                        tmp_path=tmp_path)
+    assert result["import_ok"] and result["feedback_5xx_other"] == 0
+    assert result["acknowledged"] == result["acknowledged_in_store"] > 0
+    assert result["feedback_503_without_retry_after"] == 0
+    assert result["events_after"] - result["events_before"] == result["rows"]
