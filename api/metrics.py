@@ -26,6 +26,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from recommender.contact_policy import RULES as POLICY_RULES
 from recommender.hookspecs import hookimpl
 
 #: Label values come only from these sets: a request's method or status is client input.
@@ -55,6 +56,9 @@ class Metrics:
                                 ["action", "outcome"], registry=r)
         self.reloads = Counter("recommender_model_reloads_total", "Model reload attempts.",
                                ["outcome"], registry=r)
+        self.policy = Counter("recommender_contact_policy_exclusions_total",
+                              "Suggestions the contact policy held back, by rule.", ["rule"],
+                              registry=r)
         self.model = Gauge("recommender_model_info", "The model version served (value 1).",
                            ["version"], registry=r, multiprocess_mode="livemax")
 
@@ -63,6 +67,12 @@ class Metrics:
     @hookimpl
     def plugin_error(self, plugin_name: str, stage: str, error: BaseException) -> None:
         self.faults.labels(plugin=plugin_name, stage=stage).inc()
+
+    @hookimpl
+    def recommendation_served(self, context: Any, recommendation: Any) -> None:
+        for item in recommendation.excluded:
+            if item.code in POLICY_RULES:
+                self.policy.labels(rule=item.code).inc()
 
     # -- the Flask side -----------------------------------------------------------------------
 

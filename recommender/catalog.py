@@ -31,9 +31,14 @@ from .errors import CatalogError, UnknownProductError
 
 
 class ProductKind(StrEnum):
-    """An orderable business is a candidate; a query service (bill, balance) never is."""
+    """An orderable business is a candidate; a query service (bill, balance) never is.
+
+    A ``service`` is orderable but not marketing (a SIM replacement, a loss report): the
+    contact policy's caps and do-not-disturb leave it alone.
+    """
 
     BUSINESS = "business"
+    SERVICE = "service"
     QUERY = "query"
 
 
@@ -114,7 +119,7 @@ class Product:
 
     @property
     def orderable(self) -> bool:
-        return self.kind is ProductKind.BUSINESS
+        return self.kind is not ProductKind.QUERY
 
 
 _PRODUCT_KEYS = {
@@ -541,7 +546,8 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
     try:
         kind = ProductKind(entry.get("kind", "business"))
     except ValueError:
-        raise err("kind", f"must be 'business' or 'query', got {entry.get('kind')!r}") from None
+        raise err("kind", f"must be 'business', 'service' or 'query', got "
+                          f"{entry.get('kind')!r}") from None
     price = entry.get("price", 0.0)
     if not _valid_price(price):
         raise err("price", f"must be a finite, non-negative number, got {price!r}")

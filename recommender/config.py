@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contact_policy import ContactPolicy
 from .context import CHANNEL_IDS, Moment
 from .errors import ConfigError
 
@@ -97,6 +98,7 @@ class Config:
     raw: Mapping[str, Any] = field(repr=False)
     source: str = "<defaults>"
     root: Path | None = None
+    contact_policy: ContactPolicy = field(default_factory=ContactPolicy)
 
     def resolve(self, relative: str | Path) -> Path:
         """A path named in the configuration, relative to the workspace folder."""
@@ -149,7 +151,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",
                   root: Path | None = None) -> Config:
-        unknown = set(data) - set(DEFAULTS) - {"server", "rules", "training"}
+        unknown = set(data) - set(DEFAULTS) - {"server", "rules", "training", "contact_policy"}
         if unknown:
             raise ConfigError(source, sorted(unknown)[0], "unknown section")
         merged = copy.deepcopy(DEFAULTS)
@@ -168,7 +170,8 @@ class Config:
         _strategy_tables(merged["strategies"], source)
         _check_finite(data, source)  # the sections above say their range; this covers the rest
         return cls(engine=engine, slots=slots, blend=blend, channel_blend=channel_blend,
-                   raw=merged, source=source, root=root)
+                   raw=merged, source=source, root=root,
+                   contact_policy=ContactPolicy.from_config(merged, source))
 
 
 def _check_finite(value: Any, source: str, key: str = "") -> None:

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from .catalog import Catalog, Exclusion
+from .catalog import Catalog, Exclusion, ProductKind
 from .config import Config
+from .contact_policy import UNAVAILABLE
 from .context import (
     Channel,
     Customer,
@@ -33,12 +34,21 @@ from .context import (
     parse_enum,
     terminal_from_mapping,
 )
-from .errors import ContextError, PluginError, UnknownCustomerError, UnknownProductError
+from .errors import (
+    ContextError,
+    PluginError,
+    RecommenderError,
+    UnknownCustomerError,
+    UnknownProductError,
+)
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
 from .strategy import Candidate, Strategy
 
 log = logging.getLogger("recommender")
+
+#: Seconds a capped request waits for the contact log's write lock before failing closed.
+CONTACT_LOG_BUSY_S = 0.5
 
 #: The name under which overrunning context-provider calls are tracked.
 CONTEXT_PROVIDERS = "context providers"
@@ -160,6 +170,8 @@ class Engine:
         self.store = store
         self.pm = plugin_manager or make_plugin_manager()
         self.model_version = model_version
+        #: The time requests are answered at (unix seconds); a simulation may replace it.
+        self.clock: Callable[[], float] = time.time
         self.strategies: dict[str, Strategy] = {}
         self.sources: dict[str, str] = {}
         for plugin_name, result, error in call_each(
@@ -385,7 +397,11 @@ class Engine:
         eligibility_ms = (time.perf_counter() - t0) * 1000
         dropped = {e.product for e in excluded}
         ranked = sorted((p for p in merged if p not in dropped),
-                        key=lambda p: (-merged[p][0], p))[:context.limit]
+                        key=lambda p: (-merged[p][0], p))
+        t0 = time.perf_counter()
+        ranked, held = self._contact_policy(context, ranked, warnings, explain=debug)
+        excluded.extend(held)
+        policy_ms = (time.perf_counter() - t0) * 1000
         suggestions = tuple(
             Suggestion(
                 product=p, name=self.catalog[p].name, score=round(merged[p][0], 6),
@@ -400,6 +416,7 @@ class Engine:
                                "error": run.error[1]})
         timings = {run.name: round(run.ms, 3) for run in runs}
         timings.update(context=round(context_ms, 3), eligibility=round(eligibility_ms, 3),
+                       contact_policy=round(policy_ms, 3),
                        total=round((time.perf_counter() - started) * 1000, 3))
         result = Recommendation(
             request_id=context.request_id, model_version=self.model_version,
@@ -414,6 +431,50 @@ class Engine:
             if error is not None:
                 self._report(plugin, "observer", error)
         return result
+
+    def _contact_policy(self, context: RequestContext, ranked: list[str], warnings: list[str],
+                        *, explain: bool) -> tuple[list[str], list[Ineligible]]:
+        """The top ``context.limit`` of ``ranked`` the contact policy lets through, and what it
+        held back, each with the rule that fired (see ``recommender.contact_policy``)."""
+        policy = self.config.contact_policy
+        limit = context.limit
+        if (self.store is None or not policy.active or not ranked
+                or context.moment.value in policy.exempt_moments):
+            return ranked[:limit], []
+        now = self.clock()
+        catalog = self.catalog
+        service = {p: catalog[p].kind is ProductKind.SERVICE for p in ranked}
+        dismissals = self.store.recent_dismissals(
+            context.customer.id, int(now) - policy.lookback_seconds) if policy.dismissals else []
+        held = [Ineligible(p, rule, detail) for p, rule, detail in policy.holds(
+            context, ranked, dismissals, now=now,
+            category={p: catalog[p].category for p in ranked}, service=service,
+            explain=explain)]
+        if held:
+            gone = {h.product for h in held}
+            ranked = [p for p in ranked if p not in gone]
+        ranked = ranked[:limit]
+        marketing = [p for p in ranked if not service[p]]
+        if not policy.caps or not marketing:
+            return ranked, held
+        refused: list[tuple[str, str, str]] = []
+
+        def choose(contacts: list[Any]) -> list[str]:
+            kept, out = policy.allowed(context.channel.id, marketing, contacts, now=now)
+            refused[:] = out
+            return kept
+
+        try:
+            with self.store.busy_timeout(CONTACT_LOG_BUSY_S):
+                kept = set(self.store.record_contacts(
+                    context.customer.id, context.channel.id, int(now), context.request_id,
+                    choose))
+        except RecommenderError as e:  # fail closed: no marketing rather than over a cap
+            warnings.append(f"contact log unavailable ({type(e).__name__}): marketing "
+                            f"suggestions withheld")
+            kept, refused = set(), [(p, UNAVAILABLE, "") for p in marketing]
+        held += [Ineligible(p, rule, detail if explain else "") for p, rule, detail in refused]
+        return [p for p in ranked if service[p] or p in kept], held
 
     def _run_strategies(self, context: RequestContext, names: Sequence[str]) -> list[_Run]:
         n = self.config.engine.candidate_pool + len(context.customer.holdings)
@@ -507,7 +568,8 @@ class Engine:
         excluded: dict[str, Ineligible] = {}
         for plugin, result, error in call_each(self.pm.hook.check_eligibility, context=context,
                                                catalog=self.catalog, products=products,
-                                               explain=explain):
+                                               explain=explain, store=self.store,
+                                               config=self.config, now=self.clock()):
             if error is not None:
                 self._report(plugin, "eligibility", error)
                 runs.append(_Run(plugin, error=("eligibility",

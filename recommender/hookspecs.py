@@ -119,7 +119,8 @@ def extra_context(context: RequestContext) -> Mapping[str, Any] | None:
 
 @hookspec
 def check_eligibility(
-    context: RequestContext, catalog: Catalog, products: Sequence[str], explain: bool
+    context: RequestContext, catalog: Catalog, products: Sequence[str], explain: bool,
+    store: Store | None, config: Config, now: float,
 ) -> Iterable[Ineligible] | None:
     """Say which of ``products`` this customer cannot take, and why.
 
@@ -134,6 +135,10 @@ def check_eligibility(
     :param products: the candidate product ids proposed by the strategies.
     :param explain: whether the caller will show the ``detail`` sentences (debug requests);
         when False, a plugin may leave ``detail`` empty and skip the work of writing it.
+    :param store: the engine's store (None when it has none), for rules that read the
+        customer's history, like the built-in contact policy.
+    :param config: the workspace configuration.
+    :param now: the request's time, unix seconds (the engine's clock; simulations move it).
     :returns: :class:`recommender.Ineligible` records (product, code, detail), or ``None``.
     """
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .contact_policy import Response
 from .context import Customer, Terminal
 from .errors import RecommenderError
 
@@ -73,6 +74,17 @@ CREATE TABLE IF NOT EXISTS feedback (
     moment TEXT,
     strategies TEXT
 );
+CREATE INDEX IF NOT EXISTS feedback_by_customer
+    ON feedback (customer_id, ts, action, product_id, channel);
+CREATE TABLE IF NOT EXISTS contacts (
+    customer_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    request_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contacts_by_customer
+    ON contacts (customer_id, ts, product_id, channel);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -560,6 +572,61 @@ class Store:
             "strategies FROM feedback ORDER BY ts, event_id")
         return [FeedbackEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                               tuple(s for s in (r[8] or "").split(",") if s)) for r in rows]
+
+    def recent_dismissals(self, customer_id: str, since: int) -> list[Response]:
+        """The customer's dismissals since ``since`` (unix seconds), oldest first: one range
+        scan of a covering index, for the contact policy."""
+        rows = self.db.execute(
+            "SELECT ts, product_id, action, channel FROM feedback "
+            "WHERE customer_id = ? AND ts >= ? AND action = 'dismiss' ORDER BY ts",
+            (customer_id, since))
+        return [Response(*row) for row in rows]
+
+    def record_contacts(self, customer_id: str, channel: str, now: int, request_id: str,
+                        choose: Callable[[list[Response]], list[str]],
+                        keep_seconds: int = 8 * 86400) -> list[str]:
+        """Read the customer's contacts of the last ``keep_seconds``, let ``choose`` pick what
+        to serve from them, and log those, all in one write transaction: concurrent requests
+        for one customer, on any worker, see each other's contacts (caps hold exactly).
+        Older contacts of the customer are dropped, so the log stays bounded."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM contacts WHERE customer_id = ? AND ts < ?",
+                       (customer_id, now - keep_seconds))
+            rows = db.execute(
+                "SELECT ts, product_id, 'contact', channel FROM contacts "
+                "WHERE customer_id = ? ORDER BY ts", (customer_id,)).fetchall()
+            chosen = choose([Response(*row) for row in rows])
+            db.executemany("INSERT INTO contacts VALUES (?,?,?,?,?)",
+                           [(customer_id, now, p, channel, request_id) for p in chosen])
+        return chosen
+
+    def feedback_since(self, rowid: int, limit: int, *, window_s: int = 86400
+                       ) -> list[tuple[Any, ...]]:
+        """Feedback rows stored after position ``rowid``, in the order they were stored, at
+        most ``limit`` of them: one bounded query for readers that follow the log as it grows
+        (the adaptive strategy, in every server process).
+
+        Each row is ``(rowid, ts, product_id, action, customer_id, channel, moment,
+        value_tier, persona, lifecycle, earlier)``. ``value_tier``, ``persona`` and
+        ``lifecycle`` are the customer's current attributes (``value_tier`` is None when the
+        event names no stored customer). For a response (click, accept, dismiss), ``earlier``
+        is a bit mask of the actions already stored for the same suggestion (same request,
+        business and customer, within ``window_s`` seconds): 1 impression, 2 click, 4 accept,
+        8 dismiss; it is 0 for impressions and for events without a customer. A reader resumes
+        after the last rowid it read: feedback rows are never deleted and SQLite writes one
+        transaction at a time, so rowids grow in commit order and each row is read once.
+        """
+        return self.db.execute(
+            "SELECT f.rowid, f.ts, f.product_id, f.action, f.customer_id, f.channel, f.moment, "
+            "c.value_tier, c.persona, c.lifecycle, CASE WHEN f.action = 'impression' THEN 0 "
+            "ELSE (SELECT COALESCE(MAX(p.action = 'impression') + 2 * MAX(p.action = 'click') "
+            "+ 4 * MAX(p.action = 'accept') + 8 * MAX(p.action = 'dismiss'), 0) "
+            "FROM feedback p WHERE p.customer_id = f.customer_id "
+            "AND p.ts BETWEEN f.ts - ?1 AND f.ts + ?1 AND p.product_id = f.product_id "
+            "AND p.rowid < f.rowid AND p.request_id = f.request_id) END "
+            "FROM feedback f LEFT JOIN customers c ON c.id = f.customer_id "
+            "WHERE f.rowid > ?2 ORDER BY f.rowid LIMIT ?3",
+            (int(window_s), int(rowid), int(limit))).fetchall()
 
     def fingerprint(self) -> str:
         """A cheap identity of the data: row counts and the latest event time."""

@@ -47,3 +47,11 @@ def test_http_benchmark(tmp_path):
 def test_mining_benchmark(tmp_path):
     stdout, _ = run("bench_mining.py", "--no-mlxtend", tmp_path=tmp_path)
     assert "groceries" in stdout.lower()
+
+
+def test_contact_policy_benchmark(tmp_path):
+    stdout, results = run("bench_contact_policy.py", "--work", str(tmp_path / "ops"),
+                          tmp_path=tmp_path)
+    assert "COVERING INDEX feedback_by_customer" in " ".join(results["plan"])
+    assert results["events"] == 100_000
+    assert [r["step"].split(",")[0] for r in results["rows"]][-3:] == ["recommendation"] * 3

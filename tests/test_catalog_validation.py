@@ -100,7 +100,7 @@ def upgrade_three_cycle() -> dict:
     (catalog_with(3, name=""), "data_1gb", "name", "non-empty string"),
     (catalog_with(3, name=None), "data_1gb", "name", "non-empty string"),
     (catalog_with(3, category=7), "data_1gb", "category", "non-empty string"),
-    (catalog_with(3, kind="gift"), "data_1gb", "kind", "'business' or 'query'"),
+    (catalog_with(3, kind="gift"), "data_1gb", "kind", "'business', 'service' or 'query'"),
     (catalog_with(3, channels=["fax"]), "data_1gb", "channels", "unknown channel 'fax'"),
     (catalog_with(3, channels="app"), "data_1gb", "channels", "list of strings"),
     (catalog_with(3, colour="red"), "data_1gb", "colour", "unknown field"),
