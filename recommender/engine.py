@@ -175,7 +175,8 @@ class Engine:
         self.strategies: dict[str, Strategy] = {}
         self.sources: dict[str, str] = {}
         for plugin_name, result, error in call_each(
-                self.pm.hook.register_strategies, config=self.config, catalog=catalog):
+                self.pm.hook.register_strategies, config=self.config, catalog=catalog,
+                store=store):
             if error is not None:
                 raise PluginError(f"plugin {plugin_name!r}: register_strategies failed: "
                                   f"{type(error).__name__}: {error}") from error

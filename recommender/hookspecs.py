@@ -41,7 +41,8 @@ hookimpl = pluggy.HookimplMarker("recommender")
 
 
 @hookspec
-def register_strategies(config: Config, catalog: Catalog) -> Iterable[Strategy] | None:
+def register_strategies(config: Config, catalog: Catalog, store: Store | None
+                        ) -> Iterable[Strategy] | None:
     """Return the strategies this plugin provides.
 
     Called once when an engine is built (serving, training and evaluation alike). Read your
@@ -50,6 +51,8 @@ def register_strategies(config: Config, catalog: Catalog) -> Iterable[Strategy] 
 
     :param config: the workspace configuration.
     :param catalog: the product catalog the strategies will recommend from.
+    :param store: the store the engine serves from, for a strategy that learns online from
+        the feedback log (``None`` when training or evaluating offline).
     :returns: an iterable of :class:`recommender.Strategy` instances, or ``None`` for none.
     """
 

@@ -27,6 +27,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("cross_sell", "plugins.cross_sell"),
     ("association", "plugins.association"),
     ("cf", "plugins.cf"),
+    ("adaptive", "plugins.adaptive"),
 )
 
 ENTRY_POINT_GROUP = "recommender"

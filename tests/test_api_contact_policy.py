@@ -25,8 +25,10 @@ CHANNELS = ("hotline", "app", "web", "wechat", "sms", "store")
 @pytest.fixture(scope="module")
 def server(sample_workspace, tmp_path_factory):
     ws = copy_workspace(sample_workspace, tmp_path_factory.mktemp("policy") / "ws")
-    with (ws.root / "config.toml").open("a") as f:
-        f.write(f"\n[contact_policy]\nmax_per_channel_day = {CAP}\n")
+    config = ws.root / "config.toml"
+    text = config.read_text()
+    assert "max_per_channel_day = 0" in text
+    config.write_text(text.replace("max_per_channel_day = 0", f"max_per_channel_day = {CAP}"))
     with Server(ws.root, workers=2) as server:
         yield server, ws
 

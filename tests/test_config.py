@@ -18,7 +18,7 @@ from recommender.config import ENGINE_LIMITS, SLOT_LIMITS, WEIGHT_LIMITS
 from recommender.plugin_manager import make_plugin_manager
 
 SAMPLE = Path(recommender.__file__).parent / "sample"
-KNOWN = "known strategies: association, "  # the sorted list of registered strategies
+KNOWN = "known strategies: adaptive, association, "  # the sorted list of registered strategies
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_a_misspelt_strategy_is_refused_with_did_you_mean(tmp_path: Path, sample
     assert error.source == str(path) and error.key == key, message
     assert message.startswith(f"{path}, {key}: unknown strategy "), message
     assert f"did you mean {suggestion!r}?" in message, message
-    assert "known strategies: association, cf, cross_sell, item_similarity, popularity" \
+    assert "known strategies: adaptive, association, cf, cross_sell, item_similarity, popularity" \
         in message, message
 
 

@@ -103,7 +103,8 @@ def test_bad_blends_are_refused(spec, message):
 def test_unknown_strategy_names_the_registered_ones(sample_workspace):
     source = from_workspace(sample_workspace.root)
     split = make_split(source.data, "random", seed=1)
-    with pytest.raises(ValueError, match="unknown strategy 'magic'.*registered: association"):
+    with pytest.raises(ValueError,
+                       match="unknown strategy 'magic'.*registered: adaptive, association"):
         run_evaluation(source, split, ["magic"], plugin_manager=PLUGINS)
 
 
