@@ -78,6 +78,12 @@ SLOT_LIMITS = (1, 100)
 WEIGHT_LIMITS = (0, 1_000)
 
 
+#: Sections read by other parts (the server, training, the contact policy, experiments,
+#: arbitration, exploration), each validated where it is read.
+OTHER_SECTIONS = frozenset({"server", "rules", "training", "contact_policy", "experiments",
+                            "arbitration", "exploration"})
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     candidate_pool: int
@@ -151,7 +157,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",
                   root: Path | None = None) -> Config:
-        unknown = set(data) - set(DEFAULTS) - {"server", "rules", "training", "contact_policy"}
+        unknown = set(data) - set(DEFAULTS) - OTHER_SECTIONS
         if unknown:
             raise ConfigError(source, sorted(unknown)[0], "unknown section")
         merged = copy.deepcopy(DEFAULTS)
