@@ -302,6 +302,7 @@ def main() -> int:
         args.json.write_text(json.dumps(result, indent=2))
     for reason in broke:
         print(f"broke: {reason}")
+    print("held" if not broke else "broke")
     print("PASS" if not broke else "FAIL")
     return 0 if not broke else 1
 

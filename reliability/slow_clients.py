@@ -243,6 +243,7 @@ def main() -> int:
               f"{after_s:>18} {r['slow_open_at_end']:5}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    print("held" if ok else "broke")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
