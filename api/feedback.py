@@ -90,16 +90,29 @@ def add_feedback(body: dict[str, Any]) -> tuple[dict[str, Any], int] | Response:
     is never lost. Send a client-chosen ``event_id`` and retry freely: a repeat is stored once
     and answered 200 instead of 201. A 503 means nothing was stored: retry after
     ``Retry-After`` seconds with the same ``event_id``.
+
+    Send back the response's ``experiment`` and ``arm`` when it had them. Without them, an
+    event naming ``customer_id`` is attributed to the customer's arm of the experiment that
+    covers its ``channel`` and ``moment`` at ``ts`` in the configuration served now (none when
+    no experiment, or more than one, could have served it).
     """
     state = service()
     with state.slot.lease() as engine:
         if body["product"] not in engine.catalog:
             abort(422, messages={"json": {"product": [f"unknown product {body['product']!r}"]}})
+        ts = body.get("ts") or now()
+        experiment, arm = body.get("experiment"), body.get("arm")
+        if experiment is None:  # recomputed from the experiments configured now, if certain
+            experiment, arm = engine.experiments.attribute(
+                body.get("customer_id"), body.get("channel"), body.get("moment"), ts
+            ) or (None, None)
         event = FeedbackEvent(
             event_id=body.get("event_id") or uuid.uuid4().hex, request_id=body["request_id"],
-            product=body["product"], action=body["action"], ts=body.get("ts") or now(),
+            product=body["product"], action=body["action"], ts=ts,
             customer_id=body.get("customer_id"), channel=body.get("channel"),
-            moment=body.get("moment"), strategies=tuple(body.get("strategies") or ()))
+            moment=body.get("moment"), strategies=tuple(body.get("strategies") or ()),
+            experiment=experiment, arm=arm)
+        counted = engine.experiments.knows(experiment, arm)  # bounded metric labels
         writers = _writers(state)
         if not writers.acquire(timeout=FEEDBACK_SLOT_WAIT_S):
             return _unavailable(
@@ -130,4 +143,7 @@ def add_feedback(body: dict[str, Any]) -> tuple[dict[str, Any], int] | Response:
             writers.release()
     state.metrics.feedback.labels(action=event.action,
                                   outcome="stored" if stored else "duplicate").inc()
+    if stored and counted:
+        state.metrics.experiment_feedback.labels(experiment=event.experiment, arm=event.arm,
+                                                 action=event.action).inc()
     return {"event_id": event.event_id, "stored": stored}, 201 if stored else 200

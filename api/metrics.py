@@ -1,7 +1,10 @@
-"""Prometheus metrics: requests and latency by endpoint and status, plugin faults, feedback.
+"""Prometheus metrics: requests and latency by endpoint and status, plugin faults, feedback,
+and per experiment arm the requests, suggestions and feedback served.
 
 Every label value comes from a bounded set (the app's routes, known methods and statuses,
-plugin names), never from raw client input, so no client can grow the number of series.
+plugin names, the experiment and arm names of ``config.toml``), never from raw client input,
+so no client can grow the number of series: feedback naming an experiment or arm that is not
+configured is stored but not counted per arm.
 
 Each app gets its own registry. Under a multi-worker server (``recommender serve`` sets
 ``PROMETHEUS_MULTIPROC_DIR``) every worker writes its samples to that folder and a scrape of any
@@ -61,6 +64,18 @@ class Metrics:
                               registry=r)
         self.model = Gauge("recommender_model_info", "The model version served (value 1).",
                            ["version"], registry=r, multiprocess_mode="livemax")
+        self.experiment_requests = Counter(
+            "recommender_experiment_requests_total",
+            "Recommendation requests served in an experiment, by experiment and arm.",
+            ["experiment", "arm"], registry=r)
+        self.experiment_suggestions = Counter(
+            "recommender_experiment_suggestions_total",
+            "Suggestions served in an experiment, by experiment and arm.",
+            ["experiment", "arm"], registry=r)
+        self.experiment_feedback = Counter(
+            "recommender_experiment_feedback_total",
+            "Feedback events stored for a configured experiment arm, by action.",
+            ["experiment", "arm", "action"], registry=r)
 
     # -- the plugin side ----------------------------------------------------------------------
 
@@ -73,6 +88,12 @@ class Metrics:
         for item in recommendation.excluded:
             if item.code in POLICY_RULES:
                 self.policy.labels(rule=item.code).inc()
+        experiment = getattr(recommendation, "experiment", None)
+        if experiment is not None:  # names from the engine's validated configuration
+            arm = recommendation.arm
+            self.experiment_requests.labels(experiment=experiment, arm=arm).inc()
+            self.experiment_suggestions.labels(experiment=experiment, arm=arm).inc(
+                len(recommendation.suggestions))
 
     # -- the Flask side -----------------------------------------------------------------------
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from recommender.engine import RecommendationRequest
+from recommender.experiments import ANONYMOUS
 
 from .schemas import RecommendationRequestSchema, RecommendationSchema
 from .state import Blueprint, service
-
-ANONYMOUS = "anonymous"
 
 blp = Blueprint("recommendations", __name__, url_prefix="/v1",
                 description="Suggestions for a customer at a moment of their journey.")

@@ -119,11 +119,20 @@ class SuggestionSchema(Schema):
     product = fields.String(required=True, metadata={"description": "Business id."})
     name = fields.String(required=True, metadata={"description": "Display name."})
     score = fields.Float(required=True, metadata={
-        "description": "Blended score: each strategy's score scaled to 0-1, times its weight."})
+        "description": "Arbitration score the list is ranked by: propensity^a x value^b x "
+                       "priority^c x relevance^d (config.toml [arbitration]); the propensity "
+                       "is the blended score, each strategy's score scaled to 0-1 times its "
+                       "weight. Exploration slots follow the ranked ones."})
     strategies = fields.List(fields.String(), required=True,
                              metadata={"description": "Strategies that proposed it."})
     reasons = fields.List(fields.String(), required=True,
                           metadata={"description": "One reason per proposing strategy."})
+    components = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={
+        "description": "Debug: the factors of score, before their exponents: propensity, "
+                       "value, priority, relevance."})
+    slot = fields.String(metadata={
+        "description": "Debug: 'ranked', or 'explore' for an exploration slot "
+                       "(config.toml [exploration]).", "enum": ["ranked", "explore"]})
 
 
 class ExclusionSchema(Schema):
@@ -143,6 +152,11 @@ class RecommendationSchema(Schema):
     model_version = fields.String(required=True)
     moment = fields.String(required=True)
     channel = fields.String(required=True)
+    experiment = fields.String(metadata={
+        "description": "The experiment the request belongs to (config.toml [experiments]); "
+                       "absent when none applies. Send it back with the feedback."})
+    arm = fields.String(metadata={
+        "description": "The customer's arm in that experiment (with ``experiment``)."})
     suggestions = fields.List(fields.Nested(SuggestionSchema), required=True)
     explanation = fields.Nested(ExclusionSchema, metadata={
         "description": "Failure moment: why the customer could not take the business."})
@@ -167,6 +181,19 @@ class FeedbackRequestSchema(StrictSchema):
     channel = _enum(CHANNEL_IDS, "Channel that showed the suggestion.")
     moment = _enum(Moment, "Moment at which it was shown.")
     strategies = fields.List(fields.String(validate=ID), validate=validate.Length(max=32))
+    experiment = fields.String(validate=ID, metadata={
+        "description": "The response's ``experiment``, with ``arm``. When both are left out, "
+                       "the server attributes the event from ``customer_id``, ``channel``, "
+                       "``moment`` and ``ts`` with the experiments configured now."})
+    arm = fields.String(validate=ID, metadata={
+        "description": "The response's ``arm``, with ``experiment``."})
+
+    @validates_schema
+    def _experiment_and_arm(self, data: dict, **kwargs: object) -> None:
+        for given, missing in (("experiment", "arm"), ("arm", "experiment")):
+            if given in data and missing not in data:
+                raise ValidationError(f"give {missing} with {given}, as the response had them",
+                                      field_name=missing)
 
 
 class FeedbackAckSchema(Schema):
@@ -193,6 +220,14 @@ class ProductSchema(Schema):
     category = fields.String(required=True)
     kind = fields.String(required=True, metadata={"enum": [k.value for k in ProductKind]})
     price = fields.Float(required=True)
+    value = fields.Float(metadata={
+        "description": "What taking it is worth (a margin) for arbitration; else its price."})
+    priority = fields.Float(metadata={
+        "description": "Marketing priority in arbitration (1: none), within its window."})
+    priority_start = fields.String(metadata={
+        "description": "First day (or instant) of the priority, ISO 8601."})
+    priority_end = fields.String(metadata={
+        "description": "Last day (or instant) of the priority, ISO 8601."})
     channels = fields.List(fields.String(), required=True)
     requires = fields.List(fields.String(), metadata={"description": "Needs all of these."})
     requires_any = fields.List(fields.String(), metadata={"description": "Needs one of these."})

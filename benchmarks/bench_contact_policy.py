@@ -53,7 +53,9 @@ def build_store(path: Path, customers: int, events: int, products: list[str], se
                 CHANNELS[rng.integers(0, len(CHANNELS), n)].tolist(),
                 ("query" for _ in range(n)), ("" for _ in range(n)), strict=True)
             with store.transaction() as tx:
-                tx.executemany("INSERT INTO feedback VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                tx.executemany("INSERT INTO feedback (event_id, ts, request_id, product_id, "
+                               "action, customer_id, channel, moment, strategies) "
+                               "VALUES (?,?,?,?,?,?,?,?,?)", rows)
             print(f"  {start + n:,} events", file=sys.stderr)
         db.execute("CREATE INDEX IF NOT EXISTS feedback_by_customer "
                     "ON feedback (customer_id, ts, action, product_id, channel)")

@@ -11,6 +11,7 @@ import math
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,14 @@ class Product:
     upgrades: frozenset[str] = frozenset()
     name_en: str | None = None
     description: str | None = None
+    #: What taking it is worth to the operator (a margin, a lifetime value) for arbitration;
+    #: None: its price.
+    value: float | None = None
+    #: Marketing's business weight in arbitration (1: none), applied from ``priority_start``
+    #: to ``priority_end`` (dates or datetimes, either optional; see recommender.arbitration).
+    priority: float = 1.0
+    priority_start: date | datetime | None = None
+    priority_end: date | datetime | None = None
 
     @property
     def orderable(self) -> bool:
@@ -125,6 +134,7 @@ class Product:
 _PRODUCT_KEYS = {
     "id", "name", "name_en", "description", "category", "kind", "price", "channels",
     "eligibility", "requires", "requires_any", "conflicts", "upgrades",
+    "value", "priority", "priority_start", "priority_end",
 }
 _ELIGIBILITY_KEYS = {
     "min_network", "smartphone", "os", "value_tiers", "personas", "lifecycles",
@@ -200,6 +210,9 @@ class Catalog:
             if not _valid_price(p.price):
                 raise CatalogError(self.source, p.id, "price",
                                    f"must be a finite, non-negative number, got {p.price!r}")
+            problem = _arbitration_problem(p)
+            if problem is not None:
+                raise CatalogError(self.source, p.id, *problem)
             if not _valid_tenure(p.eligibility.min_tenure_months):
                 raise CatalogError(self.source, p.id, "eligibility.min_tenure_months",
                                    f"must be a non-negative integer, at most "
@@ -462,6 +475,13 @@ def product_to_dict(p: Product) -> dict[str, Any]:
         out["description"] = p.description
     out.update(category=p.category, kind=p.kind.value, price=p.price,
                channels=[c for c in CHANNEL_IDS if c in p.channels])
+    if p.value is not None:
+        out["value"] = p.value
+    if p.priority != 1.0 or p.priority_start is not None or p.priority_end is not None:
+        out["priority"] = p.priority
+    for key in ("priority_start", "priority_end"):
+        if getattr(p, key) is not None:
+            out[key] = getattr(p, key).isoformat()
     for key in ("requires", "requires_any", "conflicts", "upgrades"):
         if getattr(p, key):
             out[key] = sorted(getattr(p, key))
@@ -551,6 +571,17 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
     price = entry.get("price", 0.0)
     if not _valid_price(price):
         raise err("price", f"must be a finite, non-negative number, got {price!r}")
+    value = entry.get("value")
+    if value is not None and not _valid_price(value):
+        raise err("value", f"must be a finite, non-negative number, got {value!r}")
+    priority = entry.get("priority", 1.0)
+    if not _valid_priority(priority):
+        raise err("priority", f"must be a number above 0, at most {MAX_PRIORITY:g}, got "
+                              f"{priority!r}")
+    window = {key: _when(entry[key], lambda m, key=key: err(key, m))
+              for key in ("priority_start", "priority_end") if key in entry}
+    if window and "priority" not in entry:
+        raise err(sorted(window)[-1], "a priority window needs a priority")
     channels = str_list("channels") if "channels" in entry else frozenset(CHANNEL_IDS)
     bad = sorted(channels - set(CHANNEL_IDS))
     if bad:
@@ -600,6 +631,10 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
         requires_any=str_list("requires_any"),
         conflicts=str_list("conflicts"),
         upgrades=str_list("upgrades"),
+        value=None if value is None else float(value),
+        priority=float(priority),
+        priority_start=window.get("priority_start"),
+        priority_end=window.get("priority_end"),
     )
 
 
@@ -611,6 +646,55 @@ def _valid_price(price: Any) -> bool:
         return math.isfinite(float(price)) and price >= 0
     except OverflowError:  # an integer too large for a float
         return False
+
+
+#: The largest marketing priority a business may have (as a blend weight).
+MAX_PRIORITY = 1000.0
+
+
+def _valid_priority(priority: Any) -> bool:
+    """A priority is a finite number above 0, at most MAX_PRIORITY."""
+    return (not isinstance(priority, bool) and isinstance(priority, int | float)
+            and math.isfinite(priority) and 0 < priority <= MAX_PRIORITY)
+
+
+def _when(value: Any, err: Any) -> date | datetime:
+    """A priority date: a TOML date or date-time, or the same as an ISO 8601 string."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else \
+                datetime.fromisoformat(value)
+        except ValueError:
+            raise err(f"must be a date (2026-12-01) or date-time, got {value!r}") from None
+    if not isinstance(value, date):  # a datetime is a date too
+        raise err(f"must be a date (2026-12-01) or date-time, got {value!r}")
+    return value
+
+
+def _arbitration_problem(p: Product) -> tuple[str, str] | None:
+    """(field, message) for a bad ``value``, ``priority`` or priority window, or None."""
+    if p.value is not None and not _valid_price(p.value):
+        return "value", f"must be a finite, non-negative number, got {p.value!r}"
+    if not _valid_priority(p.priority):
+        return "priority", f"must be a number above 0, at most {MAX_PRIORITY:g}, got " \
+                           f"{p.priority!r}"
+    for key in ("priority_start", "priority_end"):
+        when = getattr(p, key)
+        if when is not None and not isinstance(when, date):
+            return key, f"must be a date or date-time, got {when!r}"
+    start, end = p.priority_start, p.priority_end
+    if start is not None and end is not None and \
+            _day_order(start, 0.0) > _day_order(end, 86400.0):
+        return "priority_end", f"is before priority_start ({start.isoformat()})"
+    return None
+
+
+def _day_order(when: date | datetime, whole_day: float) -> tuple[date, float]:
+    """A sort key putting dates and (naive or aware) date-times in order, to the second of
+    their own clock; a date is its first instant, or with ``whole_day = 86400`` its last."""
+    if isinstance(when, datetime):
+        return when.date(), when.hour * 3600 + when.minute * 60 + when.second
+    return when, whole_day
 
 
 def _valid_tenure(months: Any) -> bool:

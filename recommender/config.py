@@ -117,9 +117,13 @@ class Config:
         return self.channel_blend.get((moment, channel)) or self.blend.get(moment, {})
 
     def enabled_strategies(self) -> frozenset[str]:
-        """Strategies with a weight above zero at some moment or channel: the ones to train."""
+        """Strategies with a weight above zero at some moment or channel, in the blend or an
+        experiment's arm: the ones to train."""
+        from .experiments import Experiments
+
         tables = [*self.blend.values(), *self.channel_blend.values()]
-        return frozenset(name for weights in tables for name, w in weights.items() if w > 0)
+        named = frozenset(name for weights in tables for name, w in weights.items() if w > 0)
+        return named | Experiments.from_raw(self.raw, self.source).enabled_strategies()
 
     def strategy_keys(self) -> list[tuple[str, str]]:
         """Every strategy the configuration names, as ``(key, strategy name)``.

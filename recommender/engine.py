@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pluggy
 
+from .arbitration import COMPONENTS, EXPLORED, RANKED, Arbiter
 from .catalog import Catalog, Exclusion, ProductKind
 from .config import Config
 from .contact_policy import UNAVAILABLE
@@ -41,6 +42,7 @@ from .errors import (
     UnknownCustomerError,
     UnknownProductError,
 )
+from .experiments import Experiments
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
 from .strategy import Candidate, Strategy
@@ -96,10 +98,18 @@ class Suggestion:
     score: float
     strategies: tuple[str, ...]
     reasons: tuple[str, ...]
+    #: Debug: the arbitration factors behind ``score`` (``recommender.arbitration``) and
+    #: whether the suggestion holds a ranked or an exploration slot.
+    components: Mapping[str, float] | None = None
+    slot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"product": self.product, "name": self.name, "score": self.score,
-                "strategies": list(self.strategies), "reasons": list(self.reasons)}
+        out = {"product": self.product, "name": self.name, "score": self.score,
+               "strategies": list(self.strategies), "reasons": list(self.reasons)}
+        if self.components is not None:
+            out["components"] = dict(self.components)
+            out["slot"] = self.slot
+        return out
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,9 @@ class Recommendation:
     errors: tuple[Mapping[str, str], ...] = ()
     debug: bool = False
     explanation: Ineligible | None = None
+    #: The experiment the request belongs to and the customer's arm (``recommender.experiments``).
+    experiment: str | None = None
+    arm: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -124,8 +137,11 @@ class Recommendation:
             "model_version": self.model_version,
             "moment": self.moment,
             "channel": self.channel,
-            "suggestions": [s.to_dict() for s in self.suggestions],
         }
+        if self.experiment is not None:
+            out["experiment"] = self.experiment
+            out["arm"] = self.arm
+        out["suggestions"] = [s.to_dict() for s in self.suggestions]
         if self.explanation is not None:
             e = self.explanation
             out["explanation"] = {"product": e.product, "reason": e.code, "detail": e.detail}
@@ -193,6 +209,10 @@ class Engine:
                 self.strategies[strategy.name] = strategy
                 self.sources[strategy.name] = plugin_name
         self._check_strategy_names()
+        self._experiments: tuple[Config, Experiments] | None = None
+        self.experiments  # noqa: B018 -- [experiments] validated here
+        self._arbiter: tuple[Config, Arbiter] | None = None
+        self.arbiter  # noqa: B018 -- [arbitration] and [exploration] validated here
         settings = self.config.engine
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="recommender-strategy")
@@ -200,8 +220,9 @@ class Engine:
         self._lock = threading.Lock()
         self.fault_counts: dict[tuple[str, str], int] = {}
 
-    def _check_strategy_names(self) -> None:
-        """Refuse a blend weight or ``[strategies.<name>]`` table naming no known strategy.
+    def _check_strategy_names(self, keys: Iterable[tuple[str, str]] | None = None) -> None:
+        """Refuse a blend weight or ``[strategies.<name>]`` table naming no known strategy
+        (or, given ``keys``, any of those ``(key, strategy name)``: experiments' arm blends).
 
         A misspelt name would otherwise do nothing, silently. Names of strategies that a
         built-in or installed plugin provides but this plugin manager did not load (the
@@ -219,7 +240,8 @@ class Engine:
         from .errors import ConfigError
         from .plugin_manager import DEFAULT_PLUGINS, ENTRY_POINT_GROUP
 
-        unknown = [(key, name) for key, name in self.config.strategy_keys()
+        unknown = [(key, name) for key, name in
+                   (self.config.strategy_keys() if keys is None else keys)
                    if name not in self.strategies]
         if not unknown:
             return
@@ -251,6 +273,36 @@ class Engine:
             raise ConfigError(self.config.source, key,
                               f"unknown strategy {name!r}; {hint}known strategies: "
                               f"{known}{also}")
+
+    @property
+    def arbiter(self) -> Arbiter:
+        """The ``[arbitration]`` formula and ``[exploration]`` of ``self.config`` over the
+        catalog (``recommender.arbitration``), built and checked once per configuration.
+
+        :raises ConfigError: for a bad setting, or an explorer naming no known strategy.
+        """
+        cached = self._arbiter
+        if cached is None or cached[0] is not self.config:
+            config = self.config
+            arbiter = Arbiter(self.catalog, config)
+            self._check_strategy_names(arbiter.strategy_keys())
+            self._arbiter = cached = (config, arbiter)
+        return cached[1]
+
+    @property
+    def experiments(self) -> Experiments:
+        """The ``[experiments]`` of ``self.config`` (``recommender.experiments``): which arm's
+        blend a request is served with; built and checked once per configuration.
+
+        :raises ConfigError: for a bad setting, or an arm blend naming no known strategy.
+        """
+        cached = self._experiments
+        if cached is None or cached[0] is not self.config:
+            config = self.config
+            experiments = Experiments.from_config(config)
+            self._check_strategy_names(experiments.strategy_keys())
+            self._experiments = cached = (config, experiments)
+        return cached[1]
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -382,33 +434,44 @@ class Engine:
             debug = request.debug if debug is None else debug
         context_ms = (time.perf_counter() - started) * 1000
 
-        weights = {name: w for name, w in
-                   self.config.weights(context.moment, context.channel.id).items()
+        assignment = self.experiments.assign(context.customer.id, context.channel.id,
+                                             context.moment, self.clock())
+        blend = (self.config.weights(context.moment, context.channel.id) if assignment is None
+                 else assignment.weights(self.config, context.moment, context.channel.id))
+        weights = {name: w for name, w in blend.items()
                    if w > 0 and name in self.strategies
                    and self.strategies[name].serves(context.moment)}
         untrained = [name for name in weights if not self.strategies[name].is_fitted]
         for name in untrained:
             del weights[name]
-        runs = self._run_strategies(context, list(weights))
+        arbiter = self.arbiter
+        explorer, share = arbiter.explorer(context)  # (None, 0.0): no exploration here
+        alone = self._explores_alone(explorer, weights, context)
+        runs = self._run_strategies(context, [*weights, explorer] if alone else list(weights))
         runs += [_Run(name, error=("untrained", "no trained model loaded")) for name in untrained]
-        merged = self._merge(runs, weights)
+        merged = self._merge([run for run in runs if run.name in weights], weights)
+        picks = self._explorer_picks(runs, explorer, alone)
+        considered = [*merged, *(p for p in picks if p not in merged)]
 
         t0 = time.perf_counter()
-        excluded = self._exclusions(context, list(merged), runs, explain=debug)
+        excluded = self._exclusions(context, considered, runs, explain=debug)
+        if assignment is not None and not assignment.marketing:  # a no-marketing holdout arm
+            seen = {e.product for e in excluded}
+            excluded += [Ineligible(*held) for held in assignment.holdout(
+                (p for p in considered if p not in seen), self.catalog, explain=debug)]
         eligibility_ms = (time.perf_counter() - t0) * 1000
         dropped = {e.product for e in excluded}
-        ranked = sorted((p for p in merged if p not in dropped),
-                        key=lambda p: (-merged[p][0], p))
+        ranked, arbitrated, explored = arbiter.arbitrate(
+            context, {p: merged[p][0] for p in merged if p not in dropped},
+            [p for p in picks if p not in dropped], share, now=self.clock())
         t0 = time.perf_counter()
         ranked, held = self._contact_policy(context, ranked, warnings, explain=debug)
         excluded.extend(held)
         policy_ms = (time.perf_counter() - t0) * 1000
         suggestions = tuple(
-            Suggestion(
-                product=p, name=self.catalog[p].name, score=round(merged[p][0], 6),
-                strategies=tuple(s for s, _, _ in merged[p][1]),
-                reasons=tuple(r for _, r, _ in merged[p][1]),
-            ) for p in ranked)
+            self._suggestion(p, merged.get(p), arbitrated[p],
+                             picks[p] if p in explored else None, explorer, debug=debug)
+            for p in ranked)
 
         errors = []
         for run in runs:
@@ -426,12 +489,51 @@ class Engine:
             errors=tuple(errors), debug=debug,
             explanation=self.explain_failure(context) if context.moment is Moment.FAILURE
             else None,
+            experiment=None if assignment is None else assignment.experiment,
+            arm=None if assignment is None else assignment.arm.name,
         )
         for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
                                           recommendation=result):
             if error is not None:
                 self._report(plugin, "observer", error)
         return result
+
+    def _explores_alone(self, explorer: str | None, weights: Mapping[str, float],
+                        context: RequestContext) -> bool:
+        """Whether ``explorer`` must run for its exploration slots only: the blend gives it
+        no weight here, but it is registered, serves the moment and is trained."""
+        strategy = self.strategies.get(explorer) if explorer is not None else None
+        return (strategy is not None and explorer not in weights
+                and strategy.serves(context.moment) and strategy.is_fitted)
+
+    def _explorer_picks(self, runs: list[_Run], explorer: str | None, alone: bool
+                        ) -> dict[str, str]:
+        """The explorer's businesses, best first, each with its reason. A run outside the
+        blend is checked for garbage like any (and reported), but adds nothing to the blend."""
+        run = next((r for r in runs if r.name == explorer), None) if explorer else None
+        if run is None or not run.candidates:
+            return {}
+        if alone:
+            self._merge([run], {run.name: 1.0})  # drops and reports invalid candidates
+        return {c.product: c.reason
+                for c in sorted(run.candidates, key=lambda c: (-c.score, c.product))}
+
+    def _suggestion(self, product: str, blended: tuple[float, list[tuple[str, str, float]]]
+                    | None, arbitrated: Mapping[str, float], explorer_reason: str | None,
+                    explorer: str | None, *, debug: bool) -> Suggestion:
+        """One suggestion: its arbitration score and proposers' reasons; an exploration
+        slot's names the explorer first. With ``debug``, the score's components."""
+        proposers = list(blended[1]) if blended is not None else []
+        if explorer_reason is not None:
+            proposers = [(str(explorer), explorer_reason, 0.0),
+                         *(x for x in proposers if x[0] != explorer)]
+        return Suggestion(
+            product=product, name=self.catalog[product].name,
+            score=round(arbitrated["score"], 6),
+            strategies=tuple(s for s, _, _ in proposers),
+            reasons=tuple(r for _, r, _ in proposers),
+            components={k: round(arbitrated[k], 6) for k in COMPONENTS} if debug else None,
+            slot=(RANKED if explorer_reason is None else EXPLORED) if debug else None)
 
     def _contact_policy(self, context: RequestContext, ranked: list[str], warnings: list[str],
                         *, explain: bool) -> tuple[list[str], list[Ineligible]]:

@@ -72,7 +72,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     customer_id TEXT,
     channel TEXT,
     moment TEXT,
-    strategies TEXT
+    strategies TEXT,
+    experiment TEXT,
+    arm TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_by_customer
     ON feedback (customer_id, ts, action, product_id, channel);
@@ -89,6 +91,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 EVENT_KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events (event_key)"
+#: The feedback table's columns in order: older stores lack the last two until migrated.
+FEEDBACK_COLUMNS = ("event_id", "ts", "request_id", "product_id", "action", "customer_id",
+                    "channel", "moment", "strategies", "experiment", "arm")
+#: Feedback columns added after the first release (nullable; ``Store._migrate`` adds them).
+ADDED_FEEDBACK_COLUMNS = ("experiment", "arm")
 
 TAG_SEPARATOR = ";"
 
@@ -236,6 +243,9 @@ class FeedbackEvent:
     channel: str | None = None
     moment: str | None = None
     strategies: tuple[str, ...] = ()
+    #: The experiment and arm that served the suggestion (``recommender.experiments``).
+    experiment: str | None = None
+    arm: str | None = None
 
 
 class Store:
@@ -272,6 +282,11 @@ class Store:
                       "'events_by_key'").fetchone() is None:
             with self.transaction() as tx:
                 tx.execute(EVENT_KEY_INDEX)
+        for column in ADDED_FEEDBACK_COLUMNS:
+            if not self._has_column("feedback", column):
+                with self.transaction() as tx:
+                    if not self._has_column("feedback", column):
+                        tx.execute(f"ALTER TABLE feedback ADD COLUMN {column} TEXT")
 
     def _has_column(self, table: str, column: str) -> bool:
         return any(row[1] == column for row in self.db.execute(f"PRAGMA table_info({table})"))
@@ -412,11 +427,16 @@ class Store:
 
         Events are ``(ts, customer_id, product_id, channel, kind, failure_reason)``, optionally
         followed by an event key: a row whose key is already stored is skipped, so loading the
-        same keyed events twice stores them once. Returns the rows inserted or replaced.
+        same keyed events twice stores them once. Feedback rows are in ``FEEDBACK_COLUMNS``
+        order; a row without the last two (experiment, arm) stores them as NULL. Returns the
+        rows inserted or replaced.
         """
         sql = _insert_sql(table)
         if table == "events":
             rows = (row if len(row) == 7 else (*row, None) for row in rows)
+        elif table == "feedback":  # rows written before experiments: no experiment, no arm
+            rows = (row if len(row) == len(FEEDBACK_COLUMNS) else (*row, None, None)
+                    for row in rows)
         with self._maybe_transaction(db) as tx:
             before = tx.total_changes
             tx.executemany(sql, rows)
@@ -493,9 +513,10 @@ class Store:
         """Store a feedback event durably; False if its event id was already stored."""
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO feedback VALUES (?,?,?,?,?,?,?,?,?)",
+                _insert_sql("feedback"),
                 (event.event_id, event.ts, event.request_id, event.product, event.action,
-                 event.customer_id, event.channel, event.moment, ",".join(event.strategies)),
+                 event.customer_id, event.channel, event.moment, ",".join(event.strategies),
+                 event.experiment, event.arm),
             )
             return cur.rowcount == 1
 
@@ -569,9 +590,10 @@ class Store:
     def feedback(self) -> list[FeedbackEvent]:
         rows = self.db.execute(
             "SELECT event_id, request_id, product_id, action, ts, customer_id, channel, moment, "
-            "strategies FROM feedback ORDER BY ts, event_id")
+            "strategies, experiment, arm FROM feedback ORDER BY ts, event_id")
         return [FeedbackEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                              tuple(s for s in (r[8] or "").split(",") if s)) for r in rows]
+                              tuple(s for s in (r[8] or "").split(",") if s), r[9], r[10])
+                for r in rows]
 
     def recent_dismissals(self, customer_id: str, since: int) -> list[Response]:
         """The customer's dismissals since ``since`` (unix seconds), oldest first: one range
@@ -639,10 +661,13 @@ def _insert_sql(table: str) -> str:
     if table == "events":
         return ("INSERT OR IGNORE INTO events (ts, customer_id, product_id, channel, kind, "
                 "failure_reason, event_key) VALUES (?,?,?,?,?,?,?)")
-    columns = {"customers": 7, "terminals": 5, "holdings": 3, "feedback": 9}
+    if table == "feedback":  # named: a store's columns follow the order they were added in
+        return (f"INSERT OR IGNORE INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(FEEDBACK_COLUMNS))})")
+    columns = {"customers": 7, "terminals": 5, "holdings": 3}
     if table not in columns:
         raise ValueError(f"table: unknown table {table!r}")
-    verb = "INSERT OR IGNORE" if table in ("holdings", "feedback") else "INSERT OR REPLACE"
+    verb = "INSERT OR IGNORE" if table == "holdings" else "INSERT OR REPLACE"
     return f"{verb} INTO {table} VALUES ({','.join('?' * columns[table])})"
 
 

@@ -350,7 +350,10 @@ def test_weights_follow_moment_and_channel_override(sample_workspace: Workspace)
         web = engine.recommend(RecommendationRequest(customer_id, "web", "query"))
         assert [s.product for s in app.suggestions] == ["music_membership", "cloud_storage"]
         assert [s.product for s in web.suggestions] == ["cloud_storage", "music_membership"]
-        assert web.suggestions[0].score == pytest.approx(3.0)
+        # The blended 3.0, times the business's value factor under the default arbitration.
+        value = engine.arbiter.value_factor[engine.catalog.index["cloud_storage"]]
+        assert web.suggestions[0].score == pytest.approx(
+            3.0 * value ** engine.arbiter.settings.value)
         # A strategy given no weight for a moment does not run.
         success = engine.recommend(RecommendationRequest(customer_id, "app", "success",
                                                          product="data_1gb", debug=True))

@@ -13,7 +13,7 @@ the way the engine serves, with intervals, slices and the online funnel.
 from .data import EvalData, from_baskets, from_long_csv, from_movielens, from_workspace, load
 from .holdout import Holdout, context_for, hit_rates, leave_last_out
 from .metrics import METRICS, bootstrap, coverage, hit_matrix, per_user, popularity_bias
-from .online import funnel
+from .online import funnel, two_proportion_p, wilson
 from .report import html_report, table
 from .runner import BASELINE, Blend, EvaluationResult, evaluate
 from .splits import SPLITS, Split, leave_last, make_split, random, temporal
@@ -23,5 +23,5 @@ __all__ = [
     "Split", "bootstrap", "context_for", "coverage", "evaluate", "from_baskets",
     "from_long_csv", "from_movielens", "from_workspace", "funnel", "hit_matrix", "hit_rates",
     "html_report", "leave_last", "leave_last_out", "load", "make_split", "per_user",
-    "popularity_bias", "random", "table", "temporal",
+    "popularity_bias", "random", "table", "temporal", "two_proportion_p", "wilson",
 ]

@@ -40,11 +40,38 @@ def table(result: EvaluationResult) -> str:
         lines.append("online funnel (feedback log):")
         lines.append(f"  {'by':10}{'value':24}{'impressions':>12}{'clicks':>8}{'accepts':>8}"
                      f"{'ctr':>8}{'accept':>8}")
-        for row in result.online:
+        for row in _funnel_rows(result):
             lines.append(f"  {row['by']:10}{row['value'][:24]:24}{row['impressions']:12}"
                          f"{row['clicks']:8}{row['accepts']:8}{row['ctr']:8.3f}"
                          f"{row['acceptance_rate']:8.3f}")
+    arms = [row for row in result.online if row["by"] == "arm"]
+    if arms:
+        lines.append("")
+        lines.append("experiments (95% Wilson intervals; p: two-proportion z-test against the "
+                     "first arm):")
+        lines.append(f"  {'experiment/arm':28}{'customers':>10}{'impr.':>8}"
+                     f"{'ctr [interval]':>24}{'p':>8}{'accept [interval]':>24}{'p':>8}")
+        for row in arms:
+            lines.append(f"  {row['value'][:28]:28}{row['customers']:10}{row['impressions']:8}"
+                         + "".join(f"{_rate(row, r):>24}{_p(row, r):>8}"
+                                   for r in ("ctr", "acceptance_rate")))
     return "\n".join(lines)
+
+
+def _funnel_rows(result: EvaluationResult) -> list[dict[str, Any]]:
+    """The funnel's rows by dimension (experiment arms have their own table)."""
+    return [row for row in result.online if row["by"] != "arm"]
+
+
+def _rate(row: dict[str, Any], rate: str) -> str:
+    low, high = row[f"{rate}_ci"]
+    return f"{row[rate]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _p(row: dict[str, Any], rate: str) -> str:
+    p = row.get(f"{rate}_p_value")
+    return "base" if p is None and row["arm"] == row["baseline"] else \
+        "-" if p is None else f"{p:.3g}"
 
 
 def html_report(result: EvaluationResult, title: str = "Offline evaluation") -> str:
@@ -93,11 +120,27 @@ def html_report(result: EvaluationResult, title: str = "Offline evaluation") -> 
                      "impression &rarr; click &rarr; accept.</p><table><tr><th>by</th>"
                      "<th>value</th><th>impressions</th><th>clicks</th><th>accepts</th>"
                      "<th>dismisses</th><th>CTR</th><th>acceptance</th></tr>")
-        for row in result.online:
+        for row in _funnel_rows(result):
             parts.append(f"<tr><td>{esc(row['by'])}</td><td>{esc(row['value'])}</td>"
                          f"<td>{row['impressions']}</td><td>{row['clicks']}</td>"
                          f"<td>{row['accepts']}</td><td>{row['dismissals']}</td>"
                          f"<td>{row['ctr']:.3f}</td><td>{row['acceptance_rate']:.3f}</td></tr>")
+        parts.append("</table>")
+    arms = [row for row in result.online if row["by"] == "arm"]
+    if arms:
+        parts.append("<h2>Experiments</h2><p>Per arm, from the feedback attributed to it: "
+                     "rates with 95% Wilson score intervals, and the two-sided p-value of a "
+                     "two-proportion z-test against the experiment's first arm (the baseline)."
+                     " The unit is the impression.</p><table><tr><th>experiment</th>"
+                     "<th>arm</th><th>customers</th><th>impressions</th><th>clicks</th>"
+                     "<th>accepts</th><th>CTR [95%]</th><th>p</th><th>acceptance [95%]</th>"
+                     "<th>p</th></tr>")
+        for row in arms:
+            parts.append(f"<tr><td>{esc(row['experiment'])}</td><td>{esc(row['arm'])}</td>"
+                         f"<td>{row['customers']}</td><td>{row['impressions']}</td>"
+                         f"<td>{row['clicks']}</td><td>{row['accepts']}</td>"
+                         + "".join(f"<td>{esc(_rate(row, r))}</td><td>{esc(_p(row, r))}</td>"
+                                   for r in ("ctr", "acceptance_rate")) + "</tr>")
         parts.append("</table>")
     parts.append("<h2>Definitions</h2><p>Binary relevance; a target is a held-out order of a "
                  "business the customer did not hold in training. " + esc(

@@ -66,7 +66,8 @@ class EvaluationResult:
 
     def to_json(self) -> dict[str, dict[str, float]]:
         """Each strategy name -> its metrics by name and k (``ndcg@10``), flat: intervals as
-        ``ndcg@10_ci_low``/``_ci_high``, slices as ``ndcg@10[channel=app]``."""
+        ``ndcg@10_ci_low``/``_ci_high``, slices as ``ndcg@10[channel=app]``. Each experiment
+        arm of the online funnel is an entry ``experiment:<name>/<arm>`` (see ``arm_json``)."""
         out: dict[str, dict[str, float]] = {}
         for name, values in self.metrics.items():
             row = dict(values)
@@ -83,7 +84,23 @@ class EvaluationResult:
             if row["by"] == "strategy" and row["value"] in out:
                 out[row["value"]]["online_ctr"] = row["ctr"]
                 out[row["value"]]["online_acceptance_rate"] = row["acceptance_rate"]
+            elif row["by"] == "arm":
+                out[f"experiment:{row['value']}"] = arm_json(row)
         return out
+
+
+def arm_json(row: Mapping[str, Any]) -> dict[str, float]:
+    """An experiment arm's funnel row as ``to_json`` flattens it: ``online_<count>``,
+    ``online_ctr`` with ``_ci_low``/``_ci_high`` and, except for the baseline (first) arm,
+    ``_p_value`` against it; the same for ``online_acceptance_rate``."""
+    out: dict[str, float] = {f"online_{key}": row[key] for key in (
+        "impressions", "clicks", "accepts", "dismissals", "customers")}
+    for rate in ("ctr", "acceptance_rate"):
+        out[f"online_{rate}"] = row[rate]
+        out[f"online_{rate}_ci_low"], out[f"online_{rate}_ci_high"] = row[f"{rate}_ci"]
+        if row.get(f"{rate}_p_value") is not None:
+            out[f"online_{rate}_p_value"] = row[f"{rate}_p_value"]
+    return out
 
 
 def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
@@ -125,6 +142,10 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
                       "max_holdings": max(500, int(np.diff(train.holdings.indptr).max(
                           initial=0)))},
            "channels": dict.fromkeys(CHANNEL_IDS, min(top_k, 100))}
+    # The final ranking is evaluated as served: the workspace's arbitration and exploration.
+    for section in ("arbitration", "exploration"):
+        if section in base.raw:
+            raw[section] = base.raw[section]
     needed = sorted({name for b in blends for name in b.weights})
     engine = Engine(train.catalog, Config.from_dict(raw, root=base.root), store=None,
                     plugin_manager=pm, model_version="evaluation")
@@ -229,4 +250,4 @@ def _slices(scores: Mapping[str, np.ndarray], channels: np.ndarray,
     return out
 
 
-__all__ = ["BASELINE", "Blend", "EvaluationResult", "evaluate"]
+__all__ = ["BASELINE", "Blend", "EvaluationResult", "arm_json", "evaluate"]
