@@ -66,7 +66,8 @@ sets how much exploration moves the list: small (``adaptive = 0.2`` beside weigh
 it mostly reorders what the others propose and fills empty slots; about the sum of the others
 and its picks take most of the first slots; alone (``[blend.query] adaptive = 1.0``) it fills
 every slot by Thompson sampling. A weight is not a share of slots: it sets a tendency, not a
-count.
+count. For a share of slots, set ``[exploration] strategy = "adaptive"`` and ``share``
+(``recommender/arbitration.py``): that many slots go to its own best eligible picks.
 """
 
 from __future__ import annotations
