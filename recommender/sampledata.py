@@ -15,6 +15,11 @@ should find is planted on purpose:
   cities one family; students take video and music memberships; product-oriented smartphone
   users take cloud storage; customers checking points redeem them.
 
+A month of feedback comes with it (impressions to a fifth of the customers and the clicks,
+accepts and dismissals that followed, at planted per-strategy rates), and every impression is
+one the engine could have served: a business the customer, as stored, can take with their
+terminal on that channel (``Catalog.exclusions``).
+
 Generation is vectorised over customers, in chunks, so a million customers is minutes, not
 hours, and a given seed always gives the same store.
 """
@@ -28,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog
-from .context import CHANNEL_IDS
+from .catalog import Catalog, ProductKind
+from .context import CHANNEL_IDS, Channel, RequestContext, Terminal
 from .store import TAG_SEPARATOR, Store
 from .training import LIFECYCLES, OSES, PERSONAS, TIERS
 
@@ -109,6 +114,8 @@ def generate(store: Store, catalog: Catalog, *, customers: int = 2000, seed: int
     end = DEFAULT_END if end is None else end
     counts = dict.fromkeys(("customers", "terminals", "holdings", "events", "feedback"), 0)
     seeds = np.random.SeedSequence(seed).spawn((customers + CHUNK - 1) // CHUNK)
+    # The feedback log draws from its own generator: the other tables do not depend on it.
+    feedback_rng = np.random.default_rng(seed + 99)
     with store.transaction() as tx:
         for chunk, chunk_seed in enumerate(seeds):
             first = chunk * CHUNK
@@ -117,42 +124,82 @@ def generate(store: Store, catalog: Catalog, *, customers: int = 2000, seed: int
                           end - months * 30 * DAY, end)
             for table, table_rows in rows.items():
                 counts[table] += store.add_rows(table, table_rows, db=tx)
-        counts["feedback"] = store.add_rows(
-            "feedback", _feedback(catalog, np.random.default_rng(seed + 99), customers, end),
-            db=tx)
+            # Read back through the store (this transaction's own writes): the impressions
+            # are checked against exactly the context the engine will load for the customer.
+            counts["feedback"] += store.add_rows(
+                "feedback", _feedback(catalog, store, feedback_rng, first, size, end), db=tx)
     return counts
 
 
 #: Planted online behaviour: (strategy, click rate per impression, accept rate per click).
 FEEDBACK_RATES = (("cf", 0.14, 0.35), ("association", 0.18, 0.45),
                   ("cross_sell", 0.12, 0.30), ("popularity", 0.07, 0.25))
+#: Moments the sample suggestions were shown at.
+FEEDBACK_MOMENTS = ("query", "success")
 
 
-def _feedback(catalog: Catalog, rng: np.random.Generator, customers: int, end: int
-              ) -> list[tuple]:
+def _feedback(catalog: Catalog, store: Store, rng: np.random.Generator, first: int, n: int,
+              end: int) -> list[tuple]:
     """What the API's feedback log would hold after a month of serving a fifth of the
-    customers: impressions, and the clicks, accepts and dismissals that followed, with the
-    proposing strategy's rates planted so the online funnel has something to show."""
-    shown = rng.choice(customers, size=max(1, customers // 5), replace=False)
-    n = len(shown) * 2
+    customers ``first`` to ``first + n - 1``: impressions, and the clicks, accepts and
+    dismissals that followed, with the proposing strategy's rates planted so the online funnel
+    has something to show.
+
+    Every impression is one the engine could have served: a marketing business (not a query
+    or a service) that ``Catalog.exclusions`` lets this customer take on this channel, given
+    the customer, holdings and terminal as stored, on a channel the customer uses (the app,
+    web and WeChat halls for a smartphone; SMS, the hotline and the store for a feature
+    phone); a customer with no such business anywhere is left out.
+    """
+    shown = first + rng.choice(n, size=max(1, n // 5), replace=False)
+    m = len(shown) * 2
     customer = np.repeat(shown, 2)
-    strategy = rng.integers(0, len(FEEDBACK_RATES), n)
+    strategy = rng.integers(0, len(FEEDBACK_RATES), m)
     click_rate = np.array([r[1] for r in FEEDBACK_RATES])[strategy]
     accept_rate = np.array([r[2] for r in FEEDBACK_RATES])[strategy]
-    clicked = rng.random(n) < click_rate
-    accepted = clicked & (rng.random(n) < accept_rate)
-    dismissed = ~clicked & (rng.random(n) < 0.2)
-    orderable = np.flatnonzero(catalog.orderable)
-    product = np.array(catalog.ids, dtype=object)[rng.choice(orderable, n)]
-    channel = np.array(["app", "web", "wechat"], dtype=object)[rng.integers(0, 3, n)]
-    moment = np.array(["query", "success"], dtype=object)[rng.integers(0, 2, n)]
-    ts = end - rng.integers(0, 30 * DAY, n)
+    clicked = rng.random(m) < click_rate
+    accepted = clicked & (rng.random(m) < accept_rate)
+    dismissed = ~clicked & (rng.random(m) < 0.2)
+    moment = np.array(FEEDBACK_MOMENTS, dtype=object)[rng.integers(0, 2, m)]
+    ts = end - rng.integers(0, 30 * DAY, m)
+    channel_draw = rng.random(m)
+    product_draw = rng.random(m)
     names = np.array([r[0] for r in FEEDBACK_RATES], dtype=object)[strategy]
+
+    marketing = np.array([p.kind is ProductKind.BUSINESS for p in catalog], dtype=bool)
+    product = np.empty(m, dtype=object)
+    channel = np.empty(m, dtype=object)
+    for pair in range(0, m, 2):  # one read of each shown customer, for both requests
+        cid = f"C{customer[pair]:07d}"
+        person, terminal = store.customer(cid), store.terminal(cid) or Terminal()
+        habit = SMART_PREFERENCE if terminal.smartphone else FEATURE_PREFERENCE
+        by_preference = [int(c) for c in np.argsort(-habit, kind="stable") if habit[c] > 0]
+        cumulative = np.cumsum(habit) / habit.sum()
+        # Channel -> the marketing businesses open there (with no business being acted on,
+        # the moment does not enter eligibility, so both requests share them).
+        takeable: dict[int, np.ndarray] = {}
+        for i in (pair, pair + 1):
+            primary = min(int(np.searchsorted(cumulative, channel_draw[i], side="right")),
+                          len(habit) - 1)
+            # The habitual channel first, then the customer's other channels by preference.
+            for c in [primary] + [c for c in by_preference if c != primary]:
+                if c not in takeable:
+                    context = RequestContext(
+                        customer=person, terminal=terminal, moment=moment[i],
+                        channel=Channel(CHANNEL_IDS[c], 1))
+                    takeable[c] = np.flatnonzero((catalog.exclusions(context) == 0)
+                                                 & marketing)
+                if len(takeable[c]):
+                    choice = takeable[c][int(product_draw[i] * len(takeable[c]))]
+                    product[i], channel[i] = catalog.ids[int(choice)], CHANNEL_IDS[c]
+                    break
+    served = np.array([p is not None for p in product], dtype=bool)
     rows = []
-    for action, mask, delay in (("impression", np.ones(n, bool), 0), ("click", clicked, 20),
+    for action, mask, delay in (("impression", served, 0), ("click", clicked, 20),
                                 ("accept", accepted, 90), ("dismiss", dismissed, 5)):
-        for i in np.flatnonzero(mask).tolist():
-            rows.append((f"sample-{i}-{action}", int(ts[i]) + delay, f"sample-req-{i}",
+        for i in np.flatnonzero(mask & served).tolist():
+            key = f"{customer[i]:07d}-{i % 2}"  # each shown customer has two requests
+            rows.append((f"sample-{key}-{action}", int(ts[i]) + delay, f"sample-req-{key}",
                          product[i], action, f"C{customer[i]:07d}", channel[i], moment[i],
                          names[i]))
     return rows
