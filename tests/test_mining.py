@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -284,6 +287,29 @@ def test_many_items_and_long_itemsets() -> None:
     assert max(len(r.antecedents) for r in rules) == 5
 
 
+def test_itemset_keys_past_2_to_the_53_keep_their_precision() -> None:
+    # 12,000 frequent items: a 4-item antecedent's key (ranks in base 12,007) still fits 64 bits
+    # but not a float's 53, where neighbouring keys collide and a rule takes another
+    # antecedent's count. Seven items with varied overlaps make those counts differ.
+    rng = np.random.default_rng(19)
+    labels = [f"L{i}" for i in range(7)]
+    baskets = [sorted(rng.choice(labels, size=int(rng.integers(4, 8)), replace=False).tolist())
+               for _ in range(60)]
+    baskets += [[f"s{i}"] for i in range(12_000)]
+    rules = mine_rules(baskets, min_support=1e-9, min_confidence=0.0)
+    assert max(len(r.antecedents) for r in rules) == 6
+    assert_same_rules(as_table(rules), brute_force_rules(baskets, 1e-9, 0.0, None), tol=0)
+
+
+def test_counts_are_plain_integers() -> None:
+    baskets = [["a", "b"], ["a", "b", "c"], ["a"], ["c"]]
+    itemsets = frequent_itemsets(BasketMatrix.from_baskets(baskets), 0.25)
+    assert itemsets[:3] == [((0,), 3), ((1,), 2), ((2,), 2)]
+    assert all(type(count) is int for _, count in itemsets)
+    rules = mine_rules(baskets, min_support=0.25, min_confidence=0.0)
+    assert rules and all(type(r.count) is int for r in rules)
+
+
 def test_lift_threshold_and_metrics() -> None:
     baskets = [["a", "b"], ["a", "b"], ["a"], ["c"], ["b", "c"], []]
     rules = mine_rules(baskets, min_support=0.3, min_confidence=0.5)
@@ -383,13 +409,17 @@ def test_support_threshold_is_tolerance_safe() -> None:
         ({"max_len": 2.5}, "max_len"),
         ({"min_lift": -1.0}, "min_lift"),
         ({"min_lift": float("nan")}, "min_lift"),
+        ({"min_lift": "1.0"}, "min_lift"),
+        ({"min_lift": True}, "min_lift"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs: dict, name: str) -> None:
     arguments = {"min_support": 0.1, "min_confidence": 0.5, **kwargs}
-    with pytest.raises(ValueError, match=name) as error:
+    with pytest.raises(ValueError, match=rf"^{name} must be ") as error:
         mine_rules([["a", "b"]], **arguments)
     assert repr(kwargs[name]) in str(error.value)
+    interval = {"min_support": "in (0, 1]", "min_confidence": "in [0, 1]"}.get(name, "")
+    assert interval in str(error.value)
 
 
 @pytest.mark.parametrize(("min_support", "max_len"), [(0.0, None), (2.0, None), (0.5, 0)])
@@ -399,14 +429,31 @@ def test_frequent_itemsets_bad_arguments(min_support: float, max_len: int | None
 
 
 def test_bad_baskets() -> None:
-    with pytest.raises(ValueError, match="baskets"):
-        mine_rules("ab", min_support=0.5, min_confidence=0.5)
+    for not_baskets in ("ab", b"ab", 7, None):
+        with pytest.raises(ValueError, match="^baskets must be a BasketMatrix or an iterable"):
+            mine_rules(not_baskets, min_support=0.5, min_confidence=0.5)
     with pytest.raises(ValueError, match="baskets"):
         BasketMatrix.from_baskets(["ab", "cd"])
-    with pytest.raises(ValueError, match="baskets must be a BasketMatrix"):
+    with pytest.raises(ValueError, match="baskets must be a BasketMatrix, got list"):
         frequent_itemsets([["a"]], 0.5)
     with pytest.raises(ValueError, match="basket_ids, items"):
         BasketMatrix.from_pairs(np.array([1, 2]), np.array(["a"]))
+    with pytest.raises(ValueError, match="basket_ids, items"):
+        BasketMatrix.from_pairs(np.array([[1], [2]]), np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="^items: 2 labels for a matrix with 3 columns$"):
+        BasketMatrix(np.ones((2, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="^items: labels must be unique$"):
+        BasketMatrix(np.ones((2, 2)), ["a", "a"])
+
+
+def test_basket_matrices_are_boolean_whatever_they_are_built_from() -> None:
+    counts = BasketMatrix(np.array([[2, 0, 1], [0, 3, 0]]), ["a", "b", "c"])
+    assert counts.matrix.dtype == bool and counts.matrix.nnz == 3
+    # Baskets may be any iterables (sets, generators) and items any values, kept as text.
+    lazy = BasketMatrix.from_baskets([iter(["a", 10]), {"b"}, (x for x in [9, "a"])])
+    assert lazy.items == ["10", "9", "a", "b"]  # sorted as text
+    assert lazy.matrix.toarray().tolist() == [
+        [True, False, True, False], [False, False, False, True], [False, True, True, False]]
 
 
 def test_read_baskets_keeps_spaces_and_strips_only_line_ends(tmp_path: Path) -> None:
@@ -416,3 +463,27 @@ def test_read_baskets_keeps_spaces_and_strips_only_line_ends(tmp_path: Path) -> 
     spaced = tmp_path / "retail.dat"
     spaced.write_text("1 2 3 \n4 \n")
     assert read_baskets(spaced, delimiter=" ") == [["1", "2", "3"], ["4"]]
+    with pytest.raises(ValueError, match="^delimiter must be a non-empty string, got ''"):
+        read_baskets(spaced, delimiter="")
+
+
+def test_read_baskets_keeps_the_last_item_whole(tmp_path: Path) -> None:
+    path = tmp_path / "baskets.csv"
+    path.write_bytes(b"box,XX\r\nmilk X\nXX\n\rX\n")
+    assert read_baskets(path) == [["box", "XX"], ["milk X"], ["XX"], [], ["X"]]
+
+
+def test_basket_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """A basket file is read as UTF-8 even where the locale's encoding is ASCII."""
+    path = tmp_path / "baskets.csv"
+    path.write_bytes("国际漫游,流量日包\ncafé\n".encode())
+    assert read_baskets(path) == [["国际漫游", "流量日包"], ["café"]]  # here, and in ASCII:
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": "utf-8",
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # this process's code
+    code = ("import locale, sys; from recommender.mining import read_baskets; "
+            "print(locale.getpreferredencoding(False)); print(read_baskets(sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
+                         capture_output=True, text=True, encoding="utf-8").stdout.splitlines()
+    assert out[0].lower().replace("-", "") in {"ascii", "ansi_x3.41968"}, out  # really ASCII
+    assert out[1] == str([["国际漫游", "流量日包"], ["café"]])
