@@ -1,8 +1,9 @@
 """Closed loop: simulated customers answer the engine's suggestions, round after round.
 
-Three configurations run on identical copies of the sample operator (generated and trained
+Four configurations run on identical copies of the sample operator (generated and trained
 once, cached in --work) with the same random numbers: the static blend (today's default), the
-adaptive strategy added to the blend, and the same with the contact policy's caps set. Each
+adaptive strategy added to the blend, and the same two with the contact policy's caps set
+(where the caps, not the ranking, bound how many suggestions are shown). Each
 round is a simulated day of requests over random customers, channels (each customer's habit)
 and moments, served by the real engine (``Workspace.engine``, its ``clock`` set to the
 simulated time, so the policy's windows apply); every suggestion shown is reported as an
@@ -29,8 +30,8 @@ of the request) by that probability, as many as the channel has slots; the polic
 the same within what the run's contact policy allows at that moment, given what was shown
 and refused before (the best any ranking could get through the policy). Regret is an oracle's
 expected accepts minus those of what was shown. Policy violations are counted here, from the
-simulated log, never from the engine's decisions, with the capped run's settings for all three
-runs: a business shown while the customer's refusals suppress it, and each marketing
+simulated log, never from the engine's decisions, with the capped runs' settings for every
+run: a business shown while the customer's refusals suppress it, and each marketing
 suggestion beyond a cap (the failure moment is exempt, as in the policy).
 """
 
@@ -68,7 +69,7 @@ MOMENT_MIX = (("query", 0.4), ("transaction", 0.2), ("success", 0.3), ("failure"
 QUERIES = ("balance_query", "bill_query", "points_query")
 #: The contact policy's caps in the third configuration (and for counting violations).
 CAPS = {"max_per_channel_day": 3, "max_per_business_week": 2}
-CONFIG_NAMES = ("static blend", "adaptive", "adaptive + caps")
+CONFIG_NAMES = ("static blend", "adaptive", "static blend + caps", "adaptive + caps")
 
 
 # -- the hidden truth ---------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def build_base(root: Path, customers: int, seed: int, log: Callable[[str], None]
 def configs(base: Mapping[str, Any], weight: float, mode: str,
             adaptive_settings: Mapping[str, Any], moments: frozenset[str] | None = None
             ) -> dict[str, dict[str, Any]]:
-    """The three configurations, as config.toml data built from the sample's: adaptive is
+    """The four configurations, as config.toml data built from the sample's: adaptive is
     added at ``weight`` to every blend table (of ``moments``, default all) or, in "replace"
     mode, takes popularity's place and weight."""
     import copy
@@ -301,9 +302,10 @@ def configs(base: Mapping[str, Any], weight: float, mode: str,
     if adaptive_settings:
         adaptive.setdefault("strategies", {}).setdefault("adaptive", {}).update(
             adaptive_settings)
-    capped = copy.deepcopy(adaptive)
-    capped.setdefault("contact_policy", {}).update(CAPS)
-    return dict(zip(CONFIG_NAMES, (static, adaptive, capped), strict=True))
+    capped_static, capped = copy.deepcopy(static), copy.deepcopy(adaptive)
+    for data in (capped_static, capped):
+        data.setdefault("contact_policy", {}).update(CAPS)
+    return dict(zip(CONFIG_NAMES, (static, adaptive, capped_static, capped), strict=True))
 
 
 def _weight_tables(blend: dict[str, Any], moments: frozenset[str] | None = None
@@ -586,8 +588,8 @@ def table(results: list[dict]) -> str:
 
 
 def plot(results: list[dict], path: Path, title: str) -> None:
-    """Cumulative accepts, the uncapped runs' difference from the static blend's, and
-    cumulative regret (against the oracle, solid; against the policy oracle, dashed), per
+    """Cumulative accepts, adaptive's difference from the static blend's (with and without
+    caps), and cumulative regret (against the oracle, solid; against the policy oracle, dashed), per
     round."""
     import matplotlib
 
@@ -595,22 +597,24 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.4))
-    static = next((r for r in results if r["name"] == CONFIG_NAMES[0]), None)
+    by_name = {r["name"]: r for r in results}
+    baseline = {"adaptive": "static blend", "adaptive + caps": "static blend + caps"}
     for r in results:
         rounds = [s["round"] for s in r["rounds"]]
         accepts = [s["accepts"] for s in r["rounds"]]
         line, = left.plot(rounds, accepts, label=r["name"])
-        if static is not None and r["name"] != CONFIG_NAMES[2]:  # caps cut by design
+        static = by_name.get(baseline.get(r["name"], ""))
+        if static is not None:
             middle.plot(rounds, [a - s["accepts"] for a, s in
                                  zip(accepts, static["rounds"], strict=True)],
-                        color=line.get_color(), label=r["name"])
+                        color=line.get_color(), label=f"{r['name']} - {static['name']}")
         right.plot(rounds, [s["regret"] for s in r["rounds"]], color=line.get_color(),
                    label=f"{r['name']}: vs the oracle")
         right.plot(rounds, [s["policy_regret"] for s in r["rounds"]], color=line.get_color(),
                    linestyle="--", label=f"{r['name']}: vs the policy oracle")
     left.set(xlabel="round (simulated day)", ylabel="cumulative accepts", title="Acceptances")
     middle.set(xlabel="round (simulated day)", ylabel="cumulative accepts minus the static "
-               "blend's", title="Adaptive against the static blend (no caps)")
+               "blend's", title="Adaptive against the static blend")
     right.set(xlabel="round (simulated day)", ylabel="cumulative expected regret",
               title="Regret")
     for ax in (left, middle, right):
@@ -672,7 +676,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = {}
     for item in args.adaptive:
         key, _, raw = item.partition("=")
-        settings[key] = raw if key == "segment" else float(raw)
+        if key == "pooling" and raw not in ("true", "false"):
+            parser.error(f"--adaptive pooling=true or pooling=false, got {raw!r}")
+        settings[key] = raw if key == "segment" else raw == "true" if key == "pooling" \
+            else float(raw)
         if key in ("seed", "max_rows_per_refresh"):
             settings[key] = int(settings[key])
     trend = {}

@@ -15,9 +15,18 @@ Counting, per shown suggestion (one request's business):
   report of the same suggestion was stored before it (a dismiss with no impression recorded);
 - a **success** of 1 for an accept, or ``click_weight`` for a click (0 by default: clicks do not
   count), at most 1 per suggestion;
-- posterior ``Beta(prior_accepts + successes, prior_trials - prior_accepts + trials - successes)``:
-  the prior is worth ``prior_trials`` offers of which ``prior_accepts`` were taken (default 1 in
-  20, a 5% acceptance rate), so a business nobody has seen yet is drawn around 5%.
+- posterior ``Beta(m * prior_trials + successes, (1 - m) * prior_trials + trials - successes)``:
+  the prior is worth ``prior_trials`` offers accepted at a rate ``m``.
+
+With ``pooling`` (the default), ``m`` is what the cell's neighbours have learnt, shrunk level by
+level: the business's rate over every cell, ``(prior_accepts + successes) / (prior_trials +
+trials)``, is the prior of its rate for the segment over every channel and moment, which is the
+prior ``m`` of each of the segment's cells. A cell seen a few times is thus drawn near what the
+business does for customers like these elsewhere (a channel or a moment seldom changes what a
+customer wants), and moves away from it as its own evidence grows: the cells of a business are
+not each explored from scratch. Without pooling, ``m = prior_accepts / prior_trials`` (default 1
+in 20, a 5% acceptance rate) for every cell: a business never shown in this cell is drawn
+around 5%, however it does elsewhere.
 
 Settings (``[strategies.adaptive]`` in ``config.toml``; every key optional, others refused):
 
@@ -29,6 +38,8 @@ key                      default        what
 ``prior_accepts``        1.0            accepts the prior is worth (> 0)
 ``prior_trials``         20.0           offers the prior is worth (> prior_accepts)
 ``click_weight``         0.0            a click's worth as a success, 0 to 1
+``pooling``              true           a cell's prior is the business's rate for the segment,
+                                        itself shrunk to the business's overall rate
 ``refresh_seconds``      1.0            how often a process reads new feedback from the store
 ``refresh_budget_ms``    20.0           about the longest one catch-up takes in a request
 ``max_rows_per_refresh`` 100000         most feedback rows one catch-up reads
@@ -141,7 +152,7 @@ NUMBERS: dict[str, tuple[float, float, bool]] = {
 DEFAULTS: dict[str, Any] = {
     "segment": "value_tier", "prior_accepts": 1.0, "prior_trials": 20.0, "click_weight": 0.0,
     "refresh_seconds": 1.0, "refresh_budget_ms": 20.0, "max_rows_per_refresh": 100_000,
-    "seed": 0,
+    "seed": 0, "pooling": True,
 }
 
 CHANNEL_WORDS = {"app": "app", "web": "web hall", "hotline": "hotline", "sms": "SMS hall",
@@ -179,7 +190,8 @@ class AdaptiveStrategy(Strategy):
                  segment: str = "value_tier", prior_accepts: float = 1.0,
                  prior_trials: float = 20.0, click_weight: float = 0.0,
                  refresh_seconds: float = 1.0, refresh_budget_ms: float = 20.0,
-                 max_rows_per_refresh: int = 100_000, seed: int | None = 0):
+                 max_rows_per_refresh: int = 100_000, seed: int | None = 0,
+                 pooling: bool = True):
         if segment not in SEGMENTS:
             raise ValueError(f"segment must be one of {', '.join(SEGMENTS)}, got {segment!r}")
         if not 0 < prior_accepts < prior_trials:
@@ -205,6 +217,7 @@ class AdaptiveStrategy(Strategy):
         self._budget_s = min(self.refresh_budget_ms, timeout_ms / 4) / 1000
         self.max_rows_per_refresh = int(max_rows_per_refresh)
         self.seed = seed
+        self.pooling = bool(pooling)
         self._rng = np.random.default_rng(seed)
 
         values = SEGMENTS[segment]
@@ -215,6 +228,8 @@ class AdaptiveStrategy(Strategy):
         #: Successes and trials per business x segment x channel x moment.
         self.successes = np.zeros(shape, dtype=np.float64)
         self.trials = np.zeros(shape, dtype=np.float64)
+        #: Prior acceptance rate of each business x segment's cells (see ``pooling``).
+        self.prior_rate = np.full(shape[:2], self.prior_accepts / self.prior_trials)
         # Worth of a suggestion as a success, by the mask of the actions reported for it.
         masks = np.arange(16)
         self._worth = np.maximum(np.where(masks & ACCEPT, 1.0, 0.0),
@@ -334,9 +349,20 @@ class AdaptiveStrategy(Strategy):
         np.add.at(self.trials.reshape(-1), cell[trial], 1.0)
         success = valid & (gain != 0)
         np.add.at(self.successes.reshape(-1), cell[success], gain[success])
+        if self.pooling:
+            self.prior_rate = self._pooled_rate()
         self.position = int(rows[-1][0])
         self.events += n
         self.unattributed += int(((bit > 0) & ~valid).sum())
+
+    def _pooled_rate(self) -> np.ndarray:
+        """Each business x segment's rate over every channel and moment, shrunk to the
+        business's rate over every cell, itself shrunk to the prior (``prior_trials`` each)."""
+        strength = self.prior_trials
+        trials = self.trials.sum(axis=(2, 3))
+        successes = np.minimum(self.successes.sum(axis=(2, 3)), trials)
+        business = (self.prior_accepts + successes.sum(axis=1)) / (strength + trials.sum(axis=1))
+        return (strength * business[:, None] + successes) / (strength + trials)
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -360,8 +386,8 @@ class AdaptiveStrategy(Strategy):
         successes = self.successes[rows, segment, channel, moment]
         trials = self.trials[rows, segment, channel, moment]
         failures = np.maximum(trials - successes, 0.0)
-        draws = self._rng.beta(self.prior_accepts + successes,
-                               self.prior_trials - self.prior_accepts + failures)
+        prior = self.prior_trials * self.prior_rate[rows, segment]
+        draws = self._rng.beta(prior + successes, self.prior_trials - prior + failures)
         held = self._slot[self.catalog.indices(context.holdings_after)]
         picks = top_n(draws, n, exclude=held[held >= 0])
         if not len(picks):
@@ -399,7 +425,7 @@ class AdaptiveStrategy(Strategy):
     @property
     def nbytes(self) -> int:
         """Memory the statistics take (fixed by the catalog and the segment attribute)."""
-        return int(self.successes.nbytes + self.trials.nbytes)
+        return int(self.successes.nbytes + self.trials.nbytes + self.prior_rate.nbytes)
 
     def describe(self) -> dict[str, Any]:
         return {"segment": self.segment, "prior_accepts": self.prior_accepts,
@@ -407,7 +433,8 @@ class AdaptiveStrategy(Strategy):
                 "refresh_seconds": self.refresh_seconds,
                 "refresh_budget_ms": self.refresh_budget_ms,
                 "max_rows_per_refresh": self.max_rows_per_refresh,
-                "feedback_read": self.events, "unattributed": self.unattributed,
+                "pooling": self.pooling, "feedback_read": self.events,
+                "unattributed": self.unattributed,
                 "trials": float(self.trials.sum()), "accepts": float(self.successes.sum()),
                 "state_bytes": self.nbytes}
 
@@ -430,6 +457,9 @@ def settings_from_config(config: Config) -> dict[str, Any]:
         if key == "segment":
             if value not in SEGMENTS:
                 raise err(key, f"must be one of {', '.join(SEGMENTS)}, got {value!r}")
+        elif key == "pooling":
+            if not isinstance(value, bool):
+                raise err(key, f"must be true or false, got {value!r}")
         else:
             minimum, maximum, integer = NUMBERS[key]
             ok = not isinstance(value, bool) and isinstance(value, int if integer

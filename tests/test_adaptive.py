@@ -128,7 +128,7 @@ def test_settings_have_defaults_and_are_applied(catalog: Catalog) -> None:
     default = settings_from_config(Config.from_dict({}))
     assert default == {"segment": "value_tier", "prior_accepts": 1.0, "prior_trials": 20.0,
                        "click_weight": 0.0, "refresh_seconds": 1.0, "refresh_budget_ms": 20.0,
-                       "max_rows_per_refresh": 100_000, "seed": 0}
+                       "max_rows_per_refresh": 100_000, "seed": 0, "pooling": True}
     config = Config.from_dict({"strategies": {"adaptive": {
         "segment": "persona", "prior_accepts": 2, "prior_trials": 50, "click_weight": 0.5,
         "refresh_seconds": 0, "seed": 3}}})
@@ -262,7 +262,7 @@ def test_a_business_accepted_often_rises_in_its_cell_and_not_others(
         rows += offers(product, "mid", 40, 12 if product == star else 1)
         rows += offers(product, "mid", 40, 1, channel="web")  # the web hall: all alike
     store.add_rows("feedback", rows)
-    strategy = strategy_on(store, catalog)
+    strategy = strategy_on(store, catalog, pooling=False)  # each cell on its own
 
     assert cell(strategy, star) == (12.0, 40.0)
     assert cell(strategy, star, channel="web") == (1.0, 40.0)
@@ -303,6 +303,47 @@ def test_thompson_sampling_explores_businesses_without_data(store: Store, catalo
     assert max(top3[p] for p in orderable if p not in (best, untried)) < top3[untried]
 
 
+def test_pooling_tries_first_in_a_new_cell_what_works_in_the_others(
+        store: Store, catalog: Catalog) -> None:
+    orderable = [p.id for p in catalog if p.orderable]
+    star, flop = "cloud_storage", "video_membership"
+    rows = []
+    for product in orderable:
+        if product != flop:
+            rows += offers(product, "mid", 40, 20 if product == star else 1)
+    rows += offers(star, "low", 200, 0, channel="web")  # never taken on the web by these
+    rows += offers(flop, "mid", 100, 0)
+    store.add_rows("feedback", rows)
+    pooled = strategy_on(store, catalog)
+    alone = strategy_on(store, catalog, pooling=False)
+
+    # The prior of each cell, by hand: the business over every cell, then the segment.
+    tiers = SEGMENTS["value_tier"]
+    counts = {star: {"mid": (20, 40), "low": (0, 200)}, flop: {"mid": (0, 100)},
+              "intl_sms": {"mid": (1, 40)}}
+    for product, by_tier in counts.items():
+        taken = sum(t for t, _ in by_tier.values())
+        shown = sum(n for _, n in by_tier.values())
+        business = (1 + taken) / (20 + shown)
+        for tier in tiers:
+            t, n = by_tier.get(tier, (0, 0))
+            got = pooled.prior_rate[catalog.index[product], tiers.index(tier)]
+            assert got == pytest.approx((20 * business + t) / (20 + n)), (product, tier)
+    assert np.all(alone.prior_rate == 1 / 20)
+
+    # A cell nobody was shown anything in: pooling tries first the business that works
+    # elsewhere for these customers; each cell on its own knows nothing there.
+    assert firsts(pooled, context(moment="success"))[star] >= 120
+    assert firsts(alone, context(moment="success"))[star] < 40
+    # For other customers, what works for anyone weighs less, but still counts.
+    assert firsts(pooled, context(tier="high", channel="sms"))[star] > \
+        2 * firsts(alone, context(tier="high", channel="sms"))[star]
+    # A cell's own evidence outweighs its neighbours': never taken there, so never first.
+    assert firsts(pooled, context(tier="low", channel="web"))[star] < 5
+    # And a business shown a hundred times, never taken, is not tried early anywhere.
+    assert firsts(pooled, context(moment="success"), n=3)[flop] < 5
+
+
 def test_a_seeded_strategy_draws_the_same(store: Store, catalog: Catalog) -> None:
     store.add_rows("feedback", offers("cloud_storage", "mid", 30, 10))
     a, b = strategy_on(store, catalog, seed=9), strategy_on(store, catalog, seed=9)
@@ -311,7 +352,7 @@ def test_a_seeded_strategy_draws_the_same(store: Store, catalog: Catalog) -> Non
 
 def test_segments_by_persona_and_none(store: Store, catalog: Catalog) -> None:
     store.add_rows("feedback", offers("cloud_storage", "mid", 60, 40))
-    by_persona = strategy_on(store, catalog, segment="persona")
+    by_persona = strategy_on(store, catalog, segment="persona", pooling=False)
     assert firsts(by_persona, context(persona="data"))["cloud_storage"] >= 190
     assert firsts(by_persona, context(persona="voice"))["cloud_storage"] < 40
     [top] = by_persona.candidates(context(persona="data"), 1)
