@@ -568,7 +568,7 @@ def _subject(moment: str, codes: np.ndarray, holdings: frozenset[str], catalog: 
 # -- the report ---------------------------------------------------------------------------------
 
 def table(results: list[dict]) -> str:
-    head = (f"{'configuration':<16} {'requests':>8} {'impressions':>11} {'accepts':>7} "
+    head = (f"{'configuration':<19} {'requests':>8} {'impressions':>11} {'accepts':>7} "
             f"{'rate':>6} {'expected':>8} {'oracle':>8} {'regret':>7} {'policy oracle':>13} "
             f"{'its regret':>10} {'violations':>10}  (suppressed / channel-day / "
             f"business-week)")
@@ -576,7 +576,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         v = r["violations"]
         lines.append(
-            f"{r['name']:<16} {r['requests']:>8,} {r['impressions']:>11,} {r['accepts']:>7,} "
+            f"{r['name']:<19} {r['requests']:>8,} {r['impressions']:>11,} {r['accepts']:>7,} "
             f"{r['acceptance_rate']:>6.2%} {r['expected']:>8.1f} {r['oracle']:>8.1f} "
             f"{r['regret']:>7.1f} {r['policy_oracle']:>13.1f} {r['policy_regret']:>10.1f} "
             f"{r['violations_total']:>10,}  ({v['suppressed']} / {v['channel_day_cap']} / "
