@@ -31,7 +31,11 @@ def recommend(body: dict[str, Any]) -> dict[str, Any]:
     request carries), runs the strategies the moment and channel enable, drops everything the
     customer cannot take and returns at most the channel's slot count, each suggestion with the
     strategies that proposed it and why. At the failure moment, ``explanation`` says why the
-    business could not be taken. ``debug`` adds exclusions, timings and strategy errors.
+    business could not be taken. At the transaction moment, ``check`` says whether the order
+    will succeed; when it will not, the suggestions are what works instead. A business the
+    calling channel cannot transact is kept only where hand-offs are allowed, with ``handoff``.
+    ``locale`` picks the language of every sentence; ``event`` adds a service event's guidance
+    and businesses. ``debug`` adds exclusions, timings and strategy errors.
     """
     customer = dict(body["customer"])
     customer_id = customer.pop("id", None) or ANONYMOUS
@@ -39,6 +43,7 @@ def recommend(body: dict[str, Any]) -> dict[str, Any]:
         customer_id=customer_id, channel=body["channel"], moment=body["moment"],
         product=body.get("product"), failure_reason=body.get("failure_reason"),
         k=body.get("k"), customer=customer, terminal=body.get("terminal") or {},
-        debug=body["debug"], request_id=body.get("request_id"))
+        debug=body["debug"], request_id=body.get("request_id"), locale=body.get("locale"),
+        event=body.get("event"))
     with service().slot.lease() as engine:
         return engine.recommend(request).to_dict()

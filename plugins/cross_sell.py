@@ -1,7 +1,8 @@
 """Rule-based cross-sell: if-then rules marketing staff write by hand in ``rules.toml``.
 
 A rule has conditions on the TCPC context and the moment, and recommends businesses with a
-priority and a reason in the customer's language::
+priority and a reason in the customer's language (``reason``; ``reason_en`` is said instead to
+a request in English, ``locale = "en"``)::
 
     [[rule]]
     id = "roaming-abroad-kit"
@@ -15,7 +16,9 @@ priority and a reason in the customer's language::
 Conditions (all optional, all must hold): ``product`` (the current business is one of),
 ``category`` (its category is one of), ``channel``, ``network``, ``smartphone``, ``os``,
 ``value_tier``, ``persona``, ``lifecycle``, ``min_tenure_months``, ``max_tenure_months``,
-``tags_any``, ``holds_all``, ``holds_any``, ``lacks`` (holds none of), ``failure_reason``.
+``tags_any``, ``holds_all``, ``holds_any``, ``lacks`` (holds none of), ``failure_reason``,
+``event`` (the request's service event is one of). Each event of the events table
+(``recommender.events``) is a rule too: its businesses at every moment, on that event.
 Every error on load names the file, the rule and the field; a rule naming an unknown business
 is rejected. ``priority`` is a finite number in (0, 100]; tenure bounds are whole months from 0
 to the longest tenure a customer can have (1200); ``description`` is text.
@@ -48,17 +51,18 @@ from recommender import (
     hookimpl,
 )
 from recommender.catalog import MAX_TENURE_MONTHS
+from recommender.events import Events
 
 _ENUM_CONDITIONS: dict[str, Any] = {
     "network": Network, "os": OS, "value_tier": ValueTier, "persona": Persona,
     "lifecycle": Lifecycle, "failure_reason": FailureReason,
 }
 _PRODUCT_CONDITIONS = ("product", "holds_all", "holds_any", "lacks")
-_LIST_CONDITIONS = ("category", "channel", "tags_any")
+_LIST_CONDITIONS = ("category", "channel", "tags_any", "event")
 _CONDITIONS = set(_ENUM_CONDITIONS) | set(_PRODUCT_CONDITIONS) | set(_LIST_CONDITIONS) | {
     "smartphone", "min_tenure_months", "max_tenure_months"}
-_RULE_KEYS = {"id", "description", "moments", "priority", "reason", "recommend", "when",
-              "enabled"}
+_RULE_KEYS = {"id", "description", "moments", "priority", "reason", "reason_en", "recommend",
+              "when", "enabled"}
 
 
 class RulesError(ConfigError):
@@ -75,7 +79,7 @@ class Rule:
     moments: frozenset[Moment]
     priority: float
     when: Mapping[str, Any]
-    recommend: tuple[tuple[str, str], ...]  # (product, reason)
+    recommend: tuple[tuple[str, str, str | None], ...]  # (product, reason, reason_en)
     description: str = ""
 
     def matches(self, context: RequestContext, category: str | None) -> bool:
@@ -100,6 +104,7 @@ class Rule:
             ("holds_any", lambda v: bool(v & held)),
             ("lacks", lambda v: not v & held),
             ("failure_reason", lambda v: context.failure_reason in v),
+            ("event", lambda v: context.event in v),
         )
         return all(check(c[key]) for key, check in checks if key in c)
 
@@ -173,10 +178,10 @@ def _parse_rule(entry: Any, position: int, catalog: Catalog, source: str) -> Rul
     if not isinstance(description, str):
         raise err("description", f"must be a string, got {description!r}")
 
-    default_reason = entry.get("reason")
-    if default_reason is not None and (not isinstance(default_reason, str)
-                                       or not default_reason.strip()):
-        raise err("reason", f"must be a non-empty string, got {default_reason!r}")
+    default_reason, default_en = entry.get("reason"), entry.get("reason_en")
+    for key, value in (("reason", default_reason), ("reason_en", default_en)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise err(key, f"must be a non-empty string, got {value!r}")
     raw_recommend = entry.get("recommend")
     if not isinstance(raw_recommend, list) or not raw_recommend:
         raise err("recommend", "must be a non-empty list of business ids or "
@@ -184,19 +189,23 @@ def _parse_rule(entry: Any, position: int, catalog: Catalog, source: str) -> Rul
     recommend = []
     for item in raw_recommend:
         if isinstance(item, str):
-            product, reason = item, default_reason
-        elif isinstance(item, dict) and set(item) <= {"product", "reason"}:
+            product, reason, reason_en = item, default_reason, default_en
+        elif isinstance(item, dict) and set(item) <= {"product", "reason", "reason_en"}:
             product, reason = item.get("product"), item.get("reason", default_reason)
+            reason_en = item.get("reason_en", default_en)
         else:
-            raise err("recommend", f"entries must be an id or {{ product, reason }}, "
-                                   f"got {item!r}")
+            raise err("recommend", f"entries must be an id or {{ product, reason, reason_en }},"
+                                   f" got {item!r}")
         if product not in catalog:
             raise err("recommend", f"unknown business {product!r}")
         if not catalog[product].orderable:
             raise err("recommend", f"{product!r} is a query service, not an orderable business")
         if not isinstance(reason, str) or not reason.strip():
             raise err("recommend", f"{product!r} has no reason text (set reason)")
-        recommend.append((product, reason))
+        if reason_en is not None and (not isinstance(reason_en, str) or not reason_en.strip()):
+            raise err("recommend", f"{product!r}: reason_en must be a non-empty string, got "
+                                   f"{reason_en!r}")
+        recommend.append((product, reason, reason_en))
 
     when_raw = entry.get("when", {})
     if not isinstance(when_raw, dict):
@@ -277,13 +286,15 @@ class CrossSellStrategy(Strategy):
         product = self.catalog.get(context.product) if context.product else None
         category = product.category if product else None
         best: dict[str, Candidate] = {}
+        english = context.locale == "en"
         for rule in self._by_moment[context.moment]:
             if not rule.matches(context, category):
                 continue
-            for position, (offer, reason) in enumerate(rule.recommend):
+            for position, (offer, reason, reason_en) in enumerate(rule.recommend):
                 score = rule.priority / 100 * (1 - 0.01 * position)
                 if offer not in best or score > best[offer].score:
-                    best[offer] = Candidate(offer, score, reason)
+                    best[offer] = Candidate(offer, score,
+                                            reason_en if english and reason_en else reason)
         return sorted(best.values(), key=lambda c: (-c.score, c.product))[:n]
 
     def describe(self) -> dict[str, Any]:
@@ -305,6 +316,10 @@ def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
         raise ConfigError(config.source, "strategies.cross_sell.rules",
                           f"must be the path of a rules file, got {rules!r}")
     path = config.resolve(rules)
+    events = [Rule(id=f"event:{e.id}", moments=frozenset(Moment), priority=e.priority,
+                   when={"event": frozenset({e.id})}, recommend=e.recommend,
+                   description=f"service event {e.id}")
+              for e in Events.from_config(config, catalog).events.values() if e.recommend]
     if not path.exists() and "rules" not in settings:
-        return [CrossSellStrategy(catalog, [], source="(no rules.toml)")]
-    return [CrossSellStrategy(catalog, load_rules(path, catalog), source=str(path))]
+        return [CrossSellStrategy(catalog, events, source="(no rules.toml)")]
+    return [CrossSellStrategy(catalog, load_rules(path, catalog) + events, source=str(path))]

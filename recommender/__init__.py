@@ -21,7 +21,14 @@ from .context import (
     Terminal,
     ValueTier,
 )
-from .engine import Engine, Ineligible, Recommendation, RecommendationRequest, Suggestion
+from .engine import (
+    Check,
+    Engine,
+    Ineligible,
+    Recommendation,
+    RecommendationRequest,
+    Suggestion,
+)
 from .errors import (
     CatalogError,
     ConfigError,
@@ -39,7 +46,7 @@ from .strategy import ALL_MOMENTS, Candidate, Strategy
 from .training import EventLog, TrainingData
 
 __all__ = [
-    "ALL_MOMENTS", "CHANNEL_IDS", "OS", "Candidate", "Catalog", "CatalogError", "Channel",
+    "ALL_MOMENTS", "CHANNEL_IDS", "OS", "Candidate", "Catalog", "CatalogError", "Channel", "Check",
     "Config", "ConfigError", "ContextError", "Customer", "Eligibility", "Engine", "EventLog",
     "Exclusion", "FailureReason", "FeedbackEvent", "ImportRowError", "Ineligible", "Lifecycle",
     "ModelError", "Moment", "Network", "Persona", "PluginError", "Product", "ProductKind",

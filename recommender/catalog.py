@@ -29,6 +29,7 @@ from .context import (
     ValueTier,
 )
 from .errors import CatalogError, UnknownProductError
+from .i18n import join, ptr, tr
 
 
 class ProductKind(StrEnum):
@@ -101,6 +102,26 @@ class Eligibility:
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalSpec:
+    """The terminal a device business gives the customer (a 5G smartphone), so a business
+    that failed on the customer's terminal can be offered with the phone that meets it."""
+
+    network: Network
+    smartphone: bool = True
+    os: OS | None = None
+
+    def meets(self, e: Eligibility) -> bool:
+        """Whether this terminal meets the terminal conditions of ``e``."""
+        return ((e.min_network is None or self.network.rank >= e.min_network.rank)
+                and (self.smartphone or not e.smartphone)
+                and (not e.os or self.os in e.os))
+
+
+#: Names a talking-point template may use (see ``Product.talking_point``).
+TALKING_POINT_FIELDS = frozenset({"name", "price", "plan", "terminal", "network"})
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     """One business (业务) of the catalog."""
 
@@ -125,16 +146,27 @@ class Product:
     priority: float = 1.0
     priority_start: date | datetime | None = None
     priority_end: date | datetime | None = None
+    #: A device business: the terminal it gives the customer.
+    terminal: TerminalSpec | None = None
+    #: The hotline agent's one line about it, in the catalog's language and in English;
+    #: ``{name}``, ``{price}``, ``{plan}``, ``{terminal}`` and ``{network}`` are filled in.
+    talking_point: str | None = None
+    talking_point_en: str | None = None
 
     @property
     def orderable(self) -> bool:
         return self.kind is not ProductKind.QUERY
 
+    def display_name(self, locale: str) -> str:
+        """``name_en`` for English when the catalog has it, else ``name``."""
+        return self.name_en if locale == "en" and self.name_en else self.name
+
 
 _PRODUCT_KEYS = {
     "id", "name", "name_en", "description", "category", "kind", "price", "channels",
     "eligibility", "requires", "requires_any", "conflicts", "upgrades",
-    "value", "priority", "priority_start", "priority_end",
+    "value", "priority", "priority_start", "priority_end", "terminal", "talking_point",
+    "talking_point_en",
 }
 _ELIGIBILITY_KEYS = {
     "min_network", "smartphone", "os", "value_tiers", "personas", "lifecycles",
@@ -334,11 +366,13 @@ class Catalog:
         self._n_required = np.diff(self._needs_all.indptr)
         self._has_any = np.diff(self._needs_any.indptr) > 0
 
-    def exclusions(self, context: RequestContext) -> np.ndarray:
+    def exclusions(self, context: RequestContext, *, channels: bool = True) -> np.ndarray:
         """Per product, the first Exclusion that keeps this customer from taking it (0 = none).
 
         Checks run from the most specific to the most general, so the reason shown is the one a
         customer would find most useful ("you already have it" before "not on this channel").
+        With ``channels=False`` the calling channel is not checked: what is left is whether the
+        customer can take the business on a channel that transacts it (a hand-off).
         """
         n = len(self.products)
         codes = np.zeros(n, dtype=np.int8)
@@ -367,8 +401,9 @@ class Catalog:
             mark(self.needs_smartphone, Exclusion.TERMINAL_SMARTPHONE)
         os_bit = 0 if terminal.os is None else 1 << _member_index(OS, terminal.os)
         mark((self.os_mask != 0) & ((self.os_mask & os_bit) == 0), Exclusion.TERMINAL_OS)
-        channel_bit = 1 << CHANNEL_IDS.index(context.channel.id)
-        mark((self.channel_mask & channel_bit) == 0, Exclusion.CHANNEL)
+        if channels:
+            channel_bit = 1 << CHANNEL_IDS.index(context.channel.id)
+            mark((self.channel_mask & channel_bit) == 0, Exclusion.CHANNEL)
         _mark_bits(codes, self.tier_mask, ValueTier, customer.value_tier, Exclusion.CUSTOMER_TIER)
         _mark_bits(codes, self.persona_mask, Persona, customer.persona,
                    Exclusion.CUSTOMER_PERSONA)
@@ -378,48 +413,60 @@ class Catalog:
         return codes
 
     def explain(self, product_id: str, reason: Exclusion, context: RequestContext) -> str:
-        """A plain-language sentence for why ``product_id`` was excluded."""
+        """A plain-language sentence for why ``product_id`` was excluded, in the context's
+        locale (``recommender.i18n``)."""
         p = self[product_id]
         held = context.holdings_after
+        lo = context.locale
+
+        def names(ids: Iterable[str]) -> str:
+            return join(lo, [self[c].display_name(lo) for c in sorted(ids)])
+
+        name = p.display_name(lo)
         match reason:
             case Exclusion.NOT_ORDERABLE:
-                return f"{p.name} is a query service, not an orderable business"
+                return tr(lo, "{name} is a query service, not an orderable business", name=name)
             case Exclusion.CURRENT_PRODUCT:
-                return f"{p.name} is the business being acted on"
+                return tr(lo, "{name} is the business being acted on", name=name)
             case Exclusion.HELD:
-                return f"the customer already has {p.name}"
+                return tr(lo, "the customer already has {name}", name=name)
             case Exclusion.CONFLICT:
-                clash = sorted((self.conflicts_of(p.id) & held) - p.upgrades)
-                return f"{p.name} conflicts with held " + ", ".join(self[c].name for c in clash)
+                clash = (self.conflicts_of(p.id) & held) - p.upgrades
+                return tr(lo, "{name} conflicts with held {held}", name=name, held=names(clash))
             case Exclusion.SUPERSEDED:
-                up = sorted(set(self.upgrade_paths(p.id)) & held)
-                return "the customer already holds its upgrade " + ", ".join(
-                    self[c].name for c in up)
+                up = set(self.upgrade_paths(p.id)) & held
+                return tr(lo, "the customer already holds its upgrade {held}", held=names(up))
             case Exclusion.MISSING_PREREQUISITE:
-                missing = sorted(p.requires - held)
+                missing = p.requires - held
                 if not missing and p.requires_any:
-                    return f"{p.name} needs one of " + ", ".join(
-                        self[c].name for c in sorted(p.requires_any))
-                return f"{p.name} needs " + ", ".join(self[c].name for c in missing)
+                    return tr(lo, "{name} needs one of {others}", name=name,
+                              others=names(p.requires_any))
+                return tr(lo, "{name} needs {others}", name=name, others=names(missing))
             case Exclusion.TERMINAL_NETWORK:
-                return (f"{p.name} needs a {p.eligibility.min_network} terminal, the customer's "
-                        f"is {context.terminal.network}")
+                return tr(lo, "{name} needs a {network} terminal, the customer's is {current}",
+                          name=name, network=p.eligibility.min_network,
+                          current=context.terminal.network)
             case Exclusion.TERMINAL_SMARTPHONE:
-                return f"{p.name} needs a smartphone"
+                return tr(lo, "{name} needs a smartphone", name=name)
             case Exclusion.TERMINAL_OS:
-                return f"{p.name} is not available on {context.terminal.os or 'this OS'}"
+                os_name = context.terminal.os or tr(lo, "this OS")
+                return tr(lo, "{name} is not available on {os}", name=name, os=os_name)
             case Exclusion.CHANNEL:
-                return f"{p.name} cannot be ordered on the {context.channel.id} channel"
+                return tr(lo, "{name} cannot be ordered on the {channel} channel", name=name,
+                          channel=ptr(lo, "channel", context.channel.id))
             case Exclusion.CUSTOMER_TIER:
-                return f"{p.name} is not offered to {context.customer.value_tier}-value customers"
+                return tr(lo, "{name} is not offered to {tier}-value customers", name=name,
+                          tier=ptr(lo, "tier", context.customer.value_tier))
             case Exclusion.CUSTOMER_PERSONA:
-                return f"{p.name} is not offered to this customer persona"
+                return tr(lo, "{name} is not offered to this customer persona", name=name)
             case Exclusion.CUSTOMER_LIFECYCLE:
-                return f"{p.name} is not offered at lifecycle stage {context.customer.lifecycle}"
+                return tr(lo, "{name} is not offered at lifecycle stage {stage}", name=name,
+                          stage=ptr(lo, "lifecycle", context.customer.lifecycle))
             case Exclusion.CUSTOMER_TENURE:
-                return (f"{p.name} needs {p.eligibility.min_tenure_months} months of tenure, the "
-                        f"customer has {context.customer.tenure_months}")
-        return f"{p.name} is not available ({reason.code})"
+                return tr(lo, "{name} needs {months} months of tenure, the customer has {has}",
+                          name=name, months=p.eligibility.min_tenure_months,
+                          has=context.customer.tenure_months)
+        return tr(lo, "{name} is not available ({code})", name=name, code=reason.code)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -487,6 +534,14 @@ def product_to_dict(p: Product) -> dict[str, Any]:
             out[key] = sorted(getattr(p, key))
     if eligibility:
         out["eligibility"] = eligibility
+    if p.terminal is not None:
+        out["terminal"] = {"network": p.terminal.network.value,
+                           "smartphone": p.terminal.smartphone}
+        if p.terminal.os is not None:
+            out["terminal"]["os"] = p.terminal.os.value
+    for key in ("talking_point", "talking_point_en"):
+        if getattr(p, key):
+            out[key] = getattr(p, key)
     return out
 
 
@@ -609,6 +664,12 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
                   f"must be a non-negative integer, at most {MAX_TENURE_MONTHS}, got "
                   f"{tenure!r}")
 
+    terminal = _terminal_spec(entry.get("terminal"), err) if "terminal" in entry else None
+    talking_points = {key: text(key) for key in ("talking_point", "talking_point_en")}
+    for key, template in talking_points.items():
+        if template is not None:
+            _check_template(template, TALKING_POINT_FIELDS, lambda m, key=key: err(key, m))
+
     return Product(
         id=pid,
         name=text("name", required=True),  # type: ignore[arg-type]
@@ -635,7 +696,48 @@ def _parse_product(entry: Any, position: int, source: str) -> Product:
         priority=float(priority),
         priority_start=window.get("priority_start"),
         priority_end=window.get("priority_end"),
+        terminal=terminal,
+        **talking_points,
     )
+
+
+def _terminal_spec(raw: Any, err: Any) -> TerminalSpec:
+    """``terminal = { network = "5G", smartphone = true, os = "android" }`` of a device."""
+    if not isinstance(raw, dict):
+        raise err("terminal", "must be a table like { network = \"5G\", smartphone = true }")
+    unknown = sorted(set(raw) - {"network", "smartphone", "os"})
+    if unknown:
+        raise err("terminal." + unknown[0], "unknown field")
+    try:
+        network = Network(raw.get("network"))
+    except ValueError:
+        raise err("terminal.network",
+                  f"must be one of 2G, 3G, 4G, 5G, got {raw.get('network')!r}") from None
+    smartphone = raw.get("smartphone", True)
+    if not isinstance(smartphone, bool):
+        raise err("terminal.smartphone", f"must be true or false, got {smartphone!r}")
+    os_value = raw.get("os")
+    if os_value is not None:
+        try:
+            os_value = OS(os_value)
+        except ValueError:
+            raise err("terminal.os", f"must be one of {', '.join(o.value for o in OS)}, got "
+                                     f"{os_value!r}") from None
+    return TerminalSpec(network=network, smartphone=smartphone, os=os_value)
+
+
+def _check_template(template: str, allowed: frozenset[str], err: Any) -> None:
+    """Refuse a template with a stray brace or a placeholder not in ``allowed``."""
+    import string
+
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise err(f"is not a valid template: {e}") from None
+    unknown = sorted(used - allowed)
+    if unknown:
+        raise err(f"unknown placeholder {{{unknown[0]}}}; known: "
+                  + ", ".join(f"{{{a}}}" for a in sorted(allowed)))
 
 
 def _valid_price(price: Any) -> bool:

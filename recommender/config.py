@@ -39,6 +39,8 @@ from typing import Any
 from .contact_policy import ContactPolicy
 from .context import CHANNEL_IDS, Moment
 from .errors import ConfigError
+from .handoff import HandoffSettings
+from .i18n import DEFAULT_LOCALE, LOCALES
 
 DEFAULT_SLOTS = {"app": 9, "web": 12, "hotline": 2, "sms": 1, "wechat": 4, "store": 6}
 
@@ -48,7 +50,8 @@ DEFAULT_BLEND: dict[str, dict[str, Any]] = {
     "transaction": {"association": 1.0, "item_similarity": 0.8, "cross_sell": 1.0,
                     "popularity": 0.2},
     "success": {"cf": 1.0, "cross_sell": 1.0, "association": 0.6, "popularity": 0.2},
-    "failure": {"cross_sell": 1.5, "association": 0.4, "popularity": 0.1},
+    "failure": {"alternatives": 2.0, "cross_sell": 1.5, "association": 0.4,
+                "popularity": 0.1},
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -81,7 +84,10 @@ WEIGHT_LIMITS = (0, 1_000)
 #: Sections read by other parts (the server, training, the contact policy, experiments,
 #: arbitration, exploration), each validated where it is read.
 OTHER_SECTIONS = frozenset({"server", "rules", "training", "contact_policy", "experiments",
-                            "arbitration", "exploration"})
+                            "arbitration", "exploration", "handoff", "locale", "events",
+                            "attributes", "targeting"})
+#: Strategies trained for outbound targeting whatever the blend says (``[targeting]``).
+DEFAULT_TARGETING_STRATEGIES = ("propensity",)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,14 @@ class Config:
     source: str = "<defaults>"
     root: Path | None = None
     contact_policy: ContactPolicy = field(default_factory=ContactPolicy)
+    #: ``[handoff]``: which channels may show what they cannot transact, and where to send.
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    #: ``[locale]``: the language of each channel's answers (``default`` for the others).
+    locales: Mapping[str, str] = field(default_factory=lambda: {"default": DEFAULT_LOCALE})
+
+    def locale(self, channel: str) -> str:
+        """The locale a channel's answers are written in when the request names none."""
+        return self.locales.get(channel) or self.locales.get("default", DEFAULT_LOCALE)
 
     def resolve(self, relative: str | Path) -> Path:
         """A path named in the configuration, relative to the workspace folder."""
@@ -123,7 +137,17 @@ class Config:
 
         tables = [*self.blend.values(), *self.channel_blend.values()]
         named = frozenset(name for weights in tables for name, w in weights.items() if w > 0)
-        return named | Experiments.from_raw(self.raw, self.source).enabled_strategies()
+        return named | Experiments.from_raw(self.raw, self.source).enabled_strategies() | \
+            self.targeting_strategies()
+
+    def targeting_strategies(self) -> frozenset[str]:
+        """``[targeting] strategies``: trained for ``recommender target`` and ``batch`` even
+        with no weight in the blend (default: propensity)."""
+        names = self.raw.get("targeting", {}).get("strategies", DEFAULT_TARGETING_STRATEGIES)
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(self.source, "targeting.strategies",
+                              f"must be a list of strategy names, got {names!r}")
+        return frozenset(names)
 
     def strategy_keys(self) -> list[tuple[str, str]]:
         """Every strategy the configuration names, as ``(key, strategy name)``.
@@ -181,7 +205,25 @@ class Config:
         _check_finite(data, source)  # the sections above say their range; this covers the rest
         return cls(engine=engine, slots=slots, blend=blend, channel_blend=channel_blend,
                    raw=merged, source=source, root=root,
-                   contact_policy=ContactPolicy.from_config(merged, source))
+                   contact_policy=ContactPolicy.from_config(merged, source),
+                   handoff=HandoffSettings.from_config(merged, source),
+                   locales=_locales(merged.get("locale", {}), source))
+
+
+def _locales(values: Any, source: str) -> dict[str, str]:
+    """``[locale]``: ``default`` and per-channel locales, each one of ``i18n.LOCALES``."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(source, "locale", "must be a table")
+    out = {"default": DEFAULT_LOCALE}
+    for key, value in values.items():
+        if key != "default" and key not in CHANNEL_IDS:
+            raise ConfigError(source, f"locale.{key}",
+                              f"unknown key; known: default, {', '.join(CHANNEL_IDS)}")
+        if not isinstance(value, str) or value not in LOCALES:
+            raise ConfigError(source, f"locale.{key}",
+                              f"must be one of {', '.join(LOCALES)}, got {value!r}")
+        out[key] = value
+    return out
 
 
 def _check_finite(value: Any, source: str, key: str = "") -> None:

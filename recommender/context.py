@@ -11,7 +11,9 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from .attributes import checked as _checked_attributes
 from .errors import ContextError
+from .i18n import DEFAULT_LOCALE, parse_locale
 
 
 class Moment(StrEnum):
@@ -142,7 +144,11 @@ class Terminal:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """The subscriber: segment attributes, tags and current holdings (subscriptions)."""
+    """The subscriber: segment attributes, tags and current holdings (subscriptions).
+
+    ``attributes`` are the operator's own columns (``recommender.attributes``): name to a
+    number or a text.
+    """
 
     id: str
     value_tier: ValueTier = ValueTier.MID
@@ -152,6 +158,7 @@ class Customer:
     vip_level: int = 0
     tags: frozenset[str] = field(default_factory=frozenset)
     holdings: frozenset[str] = field(default_factory=frozenset)
+    attributes: Mapping[str, float | str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         _check_str("customer.id", self.id)
@@ -164,6 +171,8 @@ class Customer:
         _check_int("customer.vip_level", self.vip_level, maximum=10)
         set_(self, "tags", _str_set("customer.tags", self.tags))
         set_(self, "holdings", _str_set("customer.holdings", self.holdings))
+        if self.attributes or not isinstance(self.attributes, dict):
+            set_(self, "attributes", _checked_attributes(self.attributes))
 
     @property
     def segment(self) -> str:
@@ -202,10 +211,18 @@ class RequestContext:
     k: int | None = None
     request_id: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: The language every sentence of the answer is written in (``zh-CN`` or ``en``); a
+    #: strategy writes its reasons in it (``recommender.i18n.tr``).
+    locale: str = DEFAULT_LOCALE
+    #: A service event the channel knows of (``phone_lost``, ``data_low``...), if any.
+    event: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "moment", parse_enum(Moment, "moment", self.moment))
+        set_(self, "locale", parse_locale(self.locale))
+        if self.event is not None:
+            _check_str("event", self.event, max_len=64)
         if self.product is not None:
             _check_str("product", self.product)
         if self.failure_reason is not None:
@@ -250,6 +267,9 @@ def customer_from_mapping(data: Mapping[str, Any], *, base: Customer | None = No
         raise ContextError(f"customer.{unknown[0]}", data[unknown[0]], "is not a customer field")
     values = {} if base is None else {f.name: getattr(base, f.name) for f in fields(Customer)}
     values.update({k: v for k, v in data.items() if v is not None})
+    if base is not None and isinstance(data.get("attributes"), Mapping):
+        # Inline attributes override the stored ones name by name; the rest are kept.
+        values["attributes"] = {**base.attributes, **data["attributes"]}
     if "id" not in values:
         raise ContextError("customer.id", None, "is required")
     return Customer(**values)

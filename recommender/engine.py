@@ -15,17 +15,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pluggy
 
 from .arbitration import COMPONENTS, EXPLORED, RANKED, Arbiter
+from .assist import ASSIST_CHANNELS, agent_line, likely_need
 from .catalog import Catalog, Exclusion, ProductKind
 from .config import Config
 from .contact_policy import UNAVAILABLE
 from .context import (
+    CHANNEL_IDS,
     Channel,
     Customer,
     Moment,
@@ -42,7 +44,10 @@ from .errors import (
     UnknownCustomerError,
     UnknownProductError,
 )
+from .events import Events
 from .experiments import Experiments
+from .handoff import Handoff
+from .i18n import DEFAULT_LOCALE
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
 from .strategy import Candidate, Strategy
@@ -89,6 +94,10 @@ class RecommendationRequest:
     terminal: Mapping[str, Any] = field(default_factory=dict)
     debug: bool = False
     request_id: str | None = None
+    #: ``zh-CN`` or ``en``; None: the channel's default (``[locale]`` of ``config.toml``).
+    locale: str | None = None
+    #: A service event of the events table (``phone_lost``, ``data_low``...).
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +111,58 @@ class Suggestion:
     #: whether the suggestion holds a ranked or an exploration slot.
     components: Mapping[str, float] | None = None
     slot: str | None = None
+    #: ``business``: an orderable business; ``service``: guidance (``text`` and ``link``).
+    kind: str = "business"
+    #: The channels that can transact it; ``handoff`` says how to get to one when the calling
+    #: channel cannot (``recommender.handoff``).
+    order_channels: tuple[str, ...] = ()
+    handoff: Handoff | None = None
+    #: Hotline agent assist: the agent's one line about it.
+    talking_point: str | None = None
+    text: str | None = None
+    link: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"product": self.product, "name": self.name, "score": self.score,
-               "strategies": list(self.strategies), "reasons": list(self.reasons)}
+        out: dict[str, Any] = {
+            "product": self.product, "name": self.name, "kind": self.kind, "score": self.score,
+            "strategies": list(self.strategies), "reasons": list(self.reasons),
+            "order_channels": list(self.order_channels),
+            "handoff": None if self.handoff is None else self.handoff.to_dict()}
+        if self.kind == SERVICE_KIND:
+            out["text"] = self.text
+            out["link"] = self.link
+        if self.talking_point is not None:
+            out["talking_point"] = self.talking_point
         if self.components is not None:
             out["components"] = dict(self.components)
             out["slot"] = self.slot
         return out
+
+
+#: The ``kind`` of a guidance suggestion (service events).
+SERVICE_KIND = "service"
+
+
+@dataclass(frozen=True)
+class Check:
+    """Whether ordering ``product`` will succeed for this customer, terminal and channel, and
+    if not why (an exclusion code and sentence) and what works instead."""
+
+    product: str
+    name: str
+    will_succeed: bool
+    reason: str | None = None
+    detail: str | None = None
+    order_channels: tuple[str, ...] = ()
+    handoff: Handoff | None = None
+    alternatives: tuple[Suggestion, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product": self.product, "name": self.name, "will_succeed": self.will_succeed,
+                "reason": self.reason, "detail": self.detail,
+                "order_channels": list(self.order_channels),
+                "handoff": None if self.handoff is None else self.handoff.to_dict(),
+                "alternatives": [a.to_dict() for a in self.alternatives]}
 
 
 @dataclass(frozen=True)
@@ -130,6 +183,12 @@ class Recommendation:
     #: The experiment the request belongs to and the customer's arm (``recommender.experiments``).
     experiment: str | None = None
     arm: str | None = None
+    locale: str = DEFAULT_LOCALE
+    #: Transaction moment: the pre-order check of the business being ordered.
+    check: Check | None = None
+    #: Hotline agent assist: the caller's likely need and the signals behind it.
+    assist: Mapping[str, Any] | None = None
+    event: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -137,7 +196,14 @@ class Recommendation:
             "model_version": self.model_version,
             "moment": self.moment,
             "channel": self.channel,
+            "locale": self.locale,
         }
+        if self.event is not None:
+            out["event"] = self.event
+        if self.assist is not None:
+            out["assist"] = dict(self.assist)
+        if self.check is not None:
+            out["check"] = self.check.to_dict()
         if self.experiment is not None:
             out["experiment"] = self.experiment
             out["arm"] = self.arm
@@ -186,6 +252,10 @@ class Engine:
         self.store = store
         self.pm = plugin_manager or make_plugin_manager()
         self.model_version = model_version
+        #: Strategies the loaded model version holds, and what loading it warned of (a
+        #: strategy trained by another plugin version); set by whoever loads the models.
+        self.trained_strategies: frozenset[str] = frozenset()
+        self.load_warnings: tuple[str, ...] = ()
         #: The time requests are answered at (unix seconds); a simulation may replace it.
         self.clock: Callable[[], float] = time.time
         self.strategies: dict[str, Strategy] = {}
@@ -209,6 +279,8 @@ class Engine:
                 self.strategies[strategy.name] = strategy
                 self.sources[strategy.name] = plugin_name
         self._check_strategy_names()
+        #: The service events table (``recommender.events``), checked against the catalog.
+        self.events = Events.from_config(self.config, catalog)
         self._experiments: tuple[Config, Experiments] | None = None
         self.experiments  # noqa: B018 -- [experiments] validated here
         self._arbiter: tuple[Config, Arbiter] | None = None
@@ -368,6 +440,9 @@ class Engine:
         else:
             channel = _configured_channel(request.channel, self.config)
         if channel is None:
+            if use_providers and not hook.channel_settings.get_hookimpls():
+                raise PluginError("no loaded plugin provides channel settings (the built-in "
+                                  "'channels' plugin is left out by RECOMMENDER_PLUGINS?)")
             raise ContextError("channel", request.channel, "unknown channel")
 
         inline = dict(request.customer)
@@ -399,12 +474,17 @@ class Engine:
             request.terminal,
             base=stored_terminal if isinstance(stored_terminal, Terminal) else None)
 
+        if request.event is not None and request.event not in self.events:
+            known = ", ".join(sorted(self.events.events)) or "(none configured)"
+            raise ContextError("event", request.event, f"is not a known event; known: {known}")
         if request.product is not None and request.product not in self.catalog:
             raise UnknownProductError(request.product)
         context = RequestContext(
             customer=customer, terminal=terminal, channel=channel, moment=moment,
             product=request.product, failure_reason=request.failure_reason, k=request.k,
             request_id=request.request_id or uuid.uuid4().hex,
+            locale=request.locale or self.config.locale(channel.id),
+            event=request.event,
         )
         if not use_providers:
             return context, warnings
@@ -433,7 +513,71 @@ class Engine:
             context, warnings = self.build_context(request)
             debug = request.debug if debug is None else debug
         context_ms = (time.perf_counter() - started) * 1000
+        check = self._verdict(context) if context.moment is Moment.TRANSACTION else None
+        if check is not None and not check.will_succeed:
+            # The order will fail: serve what works instead, as after the failure.
+            result = self._serve(context.evolve(moment=Moment.FAILURE), warnings, debug,
+                                 started, context_ms)
+            result = replace(result, moment=context.moment.value, explanation=None,
+                             check=replace(check, alternatives=result.suggestions))
+        else:
+            result = self._serve(context, warnings, debug, started, context_ms)
+            if check is not None:
+                result = replace(result, check=check)
+        for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
+                                          recommendation=result):
+            if error is not None:
+                self._report(plugin, "observer", error)
+        return result
 
+    def check(self, request: RecommendationRequest | RequestContext) -> Check:
+        """The pre-order check alone: will ordering ``request.product`` on this channel
+        succeed for this customer and terminal, why not, and the alternatives."""
+        if isinstance(request, RequestContext):
+            context = request
+        else:
+            if request.product is None:
+                raise ContextError("product", None, "is required for a check")
+            context, _ = self.build_context(replace(request, moment=Moment.TRANSACTION.value,
+                                                    failure_reason=None))
+        context = context.evolve(moment=Moment.TRANSACTION, failure_reason=None)
+        check = self._verdict(context)
+        if check.will_succeed:
+            return check
+        started = time.perf_counter()
+        alternatives = self._serve(context.evolve(moment=Moment.FAILURE), [], False, started,
+                                   0.0)
+        return replace(check, alternatives=alternatives.suggestions)
+
+    def _verdict(self, context: RequestContext) -> Check:
+        """Every eligibility check on the business being ordered, as if the customer were
+        looking at it, then the calling channel."""
+        product = self.catalog[context.product]
+        look = context.evolve(moment=Moment.QUERY, product=None, failure_reason=None)
+        order_channels = tuple(c for c in CHANNEL_IDS if c in product.channels)
+        name = product.display_name(context.locale)
+        failed = self._exclusions(look, [product.id], [], explain=True)
+        if failed:
+            return Check(product.id, name, False, failed[0].code, failed[0].detail,
+                         order_channels)
+        if context.channel.id in product.channels:
+            return Check(product.id, name, True, order_channels=order_channels)
+        handoff = self._handoff(product.id, context) \
+            if self.config.handoff.allowed(context.channel.id) else None
+        return Check(product.id, name, False, Exclusion.CHANNEL.code,
+                     self.catalog.explain(product.id, Exclusion.CHANNEL, look),
+                     order_channels, handoff)
+
+    def _handoff(self, product: str, context: RequestContext) -> Handoff | None:
+        p = self.catalog[product]
+        return self.config.handoff.handoff(
+            product, p.display_name(context.locale), p.channels, customer=context.customer.id,
+            calling=context.channel.id, smartphone=context.terminal.smartphone,
+            locale=context.locale)
+
+    def _serve(self, context: RequestContext, warnings: list[str], debug: bool,
+               started: float, context_ms: float) -> Recommendation:
+        """Strategies, eligibility, arbitration and the contact policy for one context."""
         assignment = self.experiments.assign(context.customer.id, context.channel.id,
                                              context.moment, self.clock())
         blend = (self.config.weights(context.moment, context.channel.id) if assignment is None
@@ -464,14 +608,24 @@ class Engine:
         ranked, arbitrated, explored = arbiter.arbitrate(
             context, {p: merged[p][0] for p in merged if p not in dropped},
             [p for p in picks if p not in dropped], share, now=self.clock())
+        event = self.events.get(context.event) if context.event is not None else None
+        if event is not None:  # what the event calls for comes first, in ranked order
+            wanted = {p for p, _, _ in event.recommend}
+            ranked = [p for p in ranked if p in wanted] + [p for p in ranked if p not in wanted]
         t0 = time.perf_counter()
         ranked, held = self._contact_policy(context, ranked, warnings, explain=debug)
         excluded.extend(held)
         policy_ms = (time.perf_counter() - t0) * 1000
         suggestions = tuple(
-            self._suggestion(p, merged.get(p), arbitrated[p],
+            self._suggestion(context, p, merged.get(p), arbitrated[p],
                              picks[p] if p in explored else None, explorer, debug=debug)
             for p in ranked)
+        assist = None
+        if context.channel.id in ASSIST_CHANNELS:
+            suggestions = tuple(replace(s, talking_point=agent_line(self.catalog, context, s))
+                                for s in suggestions)
+            assist = likely_need(self.catalog, context, self.events, self.store, self.clock())
+        suggestions = self._guidance(context) + suggestions
 
         errors = []
         for run in runs:
@@ -491,12 +645,23 @@ class Engine:
             else None,
             experiment=None if assignment is None else assignment.experiment,
             arm=None if assignment is None else assignment.arm.name,
+            locale=context.locale, event=context.event, assist=assist,
         )
-        for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
-                                          recommendation=result):
-            if error is not None:
-                self._report(plugin, "observer", error)
         return result
+
+    def _guidance(self, context: RequestContext) -> tuple[Suggestion, ...]:
+        """The service guidance of the request's event: shown first, never sold, and not
+        counted against the channel's slots."""
+        event = self.events.get(context.event) if context.event is not None else None
+        if event is None:
+            return ()
+        reason = event.localized_need(context.locale)
+        out = []
+        for g in event.guidance:
+            name, text = g.localized(context.locale)
+            out.append(Suggestion(product=g.id, name=name, score=1.0, strategies=("events",),
+                                  reasons=(reason,), kind=SERVICE_KIND, text=text, link=g.link))
+        return tuple(out)
 
     def _explores_alone(self, explorer: str | None, weights: Mapping[str, float],
                         context: RequestContext) -> bool:
@@ -518,22 +683,27 @@ class Engine:
         return {c.product: c.reason
                 for c in sorted(run.candidates, key=lambda c: (-c.score, c.product))}
 
-    def _suggestion(self, product: str, blended: tuple[float, list[tuple[str, str, float]]]
-                    | None, arbitrated: Mapping[str, float], explorer_reason: str | None,
+    def _suggestion(self, context: RequestContext, product: str,
+                    blended: tuple[float, list[tuple[str, str, float]]] | None,
+                    arbitrated: Mapping[str, float], explorer_reason: str | None,
                     explorer: str | None, *, debug: bool) -> Suggestion:
         """One suggestion: its arbitration score and proposers' reasons; an exploration
-        slot's names the explorer first. With ``debug``, the score's components."""
+        slot's names the explorer first; where it can be ordered and, when not on the calling
+        channel, the hand-off. With ``debug``, the score's components."""
         proposers = list(blended[1]) if blended is not None else []
         if explorer_reason is not None:
             proposers = [(str(explorer), explorer_reason, 0.0),
                          *(x for x in proposers if x[0] != explorer)]
+        p = self.catalog[product]
         return Suggestion(
-            product=product, name=self.catalog[product].name,
+            product=product, name=p.display_name(context.locale),
             score=round(arbitrated["score"], 6),
             strategies=tuple(s for s, _, _ in proposers),
             reasons=tuple(r for _, r, _ in proposers),
             components={k: round(arbitrated[k], 6) for k in COMPONENTS} if debug else None,
-            slot=(RANKED if explorer_reason is None else EXPLORED) if debug else None)
+            slot=(RANKED if explorer_reason is None else EXPLORED) if debug else None,
+            order_channels=tuple(c for c in CHANNEL_IDS if c in p.channels),
+            handoff=self._handoff(product, context))
 
     def _contact_policy(self, context: RequestContext, ranked: list[str], warnings: list[str],
                         *, explain: bool) -> tuple[list[str], list[Ineligible]]:

@@ -2,9 +2,10 @@
 
 A plugin is a module or object with functions marked ``@hookimpl`` whose names match the specs
 below. pluggy passes arguments by name, so an implementation may accept any subset of a spec's
-parameters, e.g. ``def register_strategies(config): ...``. Hooks are validated when the plugin
-is registered: a misspelled hook name or an argument the spec does not have is an error at
-start-up, naming the plugin.
+parameters, e.g. ``def register_strategies(config): ...``. A parameter given a default value
+is never passed (pluggy treats it as optional and leaves the default): declare every argument
+you read without one. Hooks are validated when the plugin is registered: a misspelled hook
+name or an argument the spec does not have is an error at start-up, naming the plugin.
 
 Install a third-party plugin as a package with an entry point in the ``recommender`` group::
 
@@ -14,6 +15,13 @@ Install a third-party plugin as a package with an entry point in the ``recommend
 Set ``RECOMMENDER_PLUGINS=name1,name2`` to load only the named plugins (built-ins included).
 Errors a plugin raises while serving are reported with the plugin's name (in the response's
 debug output and the ``plugin_error`` hook) and never fail the request.
+
+Language: every request is answered in one locale, ``context.locale`` (``"zh-CN"`` or ``"en"``;
+the request's ``locale``, else the channel's ``[locale]`` default of ``config.toml``). Every
+sentence a plugin writes for the customer or the agent (a candidate's reason, an exclusion's
+detail) should be in it: name businesses with ``product.display_name(context.locale)`` and
+translate with ``recommender.i18n.tr(context.locale, "English {placeholder}", ...)`` or your own
+catalogs. ``context.event`` carries the request's service event, if any.
 """
 
 from __future__ import annotations
@@ -48,6 +56,11 @@ def register_strategies(config: Config, catalog: Catalog, store: Store | None
     Called once when an engine is built (serving, training and evaluation alike). Read your
     settings with ``config.strategy_settings(name)``: the ``[strategies.<name>]`` table of the
     workspace's ``config.toml``. Strategy names must be unique across all plugins.
+
+    Each request's context reaches ``Strategy.candidates(context, n)`` with ``context.locale``
+    (``"zh-CN"`` or ``"en"``): write each candidate's ``reason`` in that language, e.g.
+    ``tr(context.locale, "often taken with {name}", name=p.display_name(context.locale))``
+    with ``recommender.i18n.tr``. A reason in another language is served as it is.
 
     :param config: the workspace configuration.
     :param catalog: the product catalog the strategies will recommend from.
@@ -133,11 +146,15 @@ def check_eligibility(
     If an implementation raises, every product it was asked about is excluded (fail closed:
     an ineligible offer is worse than none), and the error is reported with its name.
 
-    :param context: the request context.
+    A business the calling channel cannot transact is kept by the built-in check on channels
+    that allow hand-offs (``[handoff]``); a plugin that excludes it anyway wins (every
+    exclusion applies).
+
+    :param context: the request context; write ``detail`` in ``context.locale``.
     :param catalog: the product catalog.
     :param products: the candidate product ids proposed by the strategies.
-    :param explain: whether the caller will show the ``detail`` sentences (debug requests);
-        when False, a plugin may leave ``detail`` empty and skip the work of writing it.
+    :param explain: whether the caller will show the ``detail`` sentences (debug requests,
+        pre-order checks); when False, a plugin may leave ``detail`` empty and skip the work.
     :param store: the engine's store (None when it has none), for rules that read the
         customer's history, like the built-in contact policy.
     :param config: the workspace configuration.

@@ -1,4 +1,5 @@
-"""The quickstart tour: three kinds of customer, every moment, several channels."""
+"""The quickstart tour: four kinds of customer, every moment, several channels, a pre-order
+check and hand-offs."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ TOURS: tuple[tuple[str, str, list[tuple[str, str, str | None, str | None]]], ...
         [("sms", "query", "balance_query", None),
          ("hotline", "success", "data_1gb", None),
          ("hotline", "failure", "video_membership", "not_eligible")],
+    ),
+    (
+        "4G smartphone on the 4G plan",
+        "SELECT t.customer_id FROM terminals t JOIN holdings h ON h.customer_id = t.customer_id "
+        "JOIN customers c ON c.id = t.customer_id WHERE t.network = '4G' AND t.smartphone = 1 "
+        "AND h.product_id = 'plan_4g' AND c.lifecycle != 'new' AND NOT EXISTS (SELECT 1 FROM "
+        "holdings u WHERE u.customer_id = t.customer_id AND u.product_id = 'suspend_service') "
+        "ORDER BY t.customer_id LIMIT 1",
+        [("app", "transaction", "plan_5g", None),
+         ("hotline", "transaction", "suspend_service", None)],
     ),
 )
 
@@ -78,10 +89,14 @@ def _show(engine: Engine, result: Recommendation, product: str | None, reason: s
          f"{len(result.suggestions)} suggestion(s) in {result.timings['total']:.1f} ms")
     if result.explanation is not None:
         echo(f"    why it failed: {result.explanation.detail}")
+    if result.check is not None and not result.check.will_succeed:
+        echo(f"    pre-order check: will fail: {result.check.detail}")
     for i, s in enumerate(result.suggestions, 1):
         echo(f"    {i}. {s.name} ({s.product})  score {s.score:.3f}")
         for strategy, why in zip(s.strategies, s.reasons, strict=True):
             echo(f"         {strategy}: {why}")
+        if s.handoff is not None:
+            echo(f"         hand-off ({s.handoff.channel}): {s.handoff.text}")
     shown = [e for e in result.excluded
              if e.code not in ("held", "not_orderable", "current_product")]
     for e in shown[:3]:

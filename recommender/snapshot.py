@@ -5,8 +5,9 @@ Files on disk change under a running server: an operator saves a half-edited ``r
 and its worker processes must never disagree about what they serve. So serving never reads the
 workspace files directly:
 
-- a :class:`Snapshot` is the exact bytes of ``catalog.toml``, ``config.toml``, ``rules.toml``
-  and any file the ``[strategies]`` settings name by a path inside the workspace, kept in the
+- a :class:`Snapshot` is the exact bytes of ``catalog.toml``, ``config.toml``, ``rules.toml``,
+  ``events.toml`` and any file the ``[strategies]`` settings or ``[events] file`` name by a
+  path inside the workspace, kept in the
   store under its SHA-256 digest;
 - the :class:`ServingRecord` in the store names the snapshot digest and the model version every
   worker serves. It changes only when an engine was built and checked from exactly those bytes
@@ -42,7 +43,7 @@ from .workspace import Workspace
 SERVING_KEY = "serving_model"
 SNAPSHOT_PREFIX = "snapshot:"
 #: The files every snapshot carries when they exist.
-WORKSPACE_FILES = ("catalog.toml", "config.toml", "rules.toml")
+WORKSPACE_FILES = ("catalog.toml", "config.toml", "rules.toml", "events.toml")
 #: Larger files named in ``[strategies]`` settings are read where they are, not snapshotted.
 MAX_SNAPSHOT_FILE_BYTES = 16 * 1024 * 1024
 UNTRAINED = "untrained"
@@ -225,7 +226,10 @@ def _referenced_files(config: bytes | None, root: Path) -> list[str]:
     strategies = data.get("strategies")
     out = []
     if not isinstance(strategies, dict):
-        return out
+        strategies = {}
+    events = data.get("events")
+    if isinstance(events, dict):
+        strategies = {**strategies, "(events)": events}
     resolved_root = root.resolve()
     for settings in strategies.values():
         if not isinstance(settings, dict):

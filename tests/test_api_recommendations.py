@@ -12,7 +12,8 @@ from recommender.config import DEFAULT_SLOTS
 from recommender.context import Channel, Moment
 
 CUSTOMER = "C0000042"
-SUGGESTION_FIELDS = {"product", "name", "score", "strategies", "reasons"}
+SUGGESTION_FIELDS = {"product", "name", "kind", "score", "strategies", "reasons",
+                     "order_channels", "handoff"}
 
 MOMENT_REQUESTS = {
     "query": {"product": "data_5gb"},
@@ -38,8 +39,13 @@ def test_every_moment_and_channel_answers_within_its_slots(client, moment, chann
     assert len(body["request_id"]) >= 8
     assert 0 < len(body["suggestions"]) <= DEFAULT_SLOTS[channel]
     for s in body["suggestions"]:
-        assert set(s) == SUGGESTION_FIELDS
-        assert s["name"] and s["score"] > 0
+        # the hotline agent gets a talking point per suggestion (agent assist)
+        assert set(s) == SUGGESTION_FIELDS | ({"talking_point"} if channel == "hotline" else set())
+        assert s["name"] and s["score"] > 0 and s["kind"] == "business"
+        assert s["order_channels"]
+        # shown elsewhere than it is ordered only where hand-offs are allowed
+        assert (channel in s["order_channels"]) == (s["handoff"] is None)
+        assert s["handoff"] is None or channel in ("hotline", "sms")
         assert len(s["strategies"]) == len(s["reasons"]) >= 1
     assert "excluded" not in body and "timings" not in body
 

@@ -471,9 +471,12 @@ def test_exploration_with_adaptive_keeps_the_eligibility_invariant(
             terminal = engine.store.terminal(request.customer_id)
             products = [s.product for s in result.suggestions]
             assert len(set(products)) == len(products)
+            moment = "failure" if result.check is not None and not result.check.will_succeed \
+                else request.moment  # an order that will fail is answered as after it
             for s in result.suggestions:
                 assert not violations(engine.catalog, customer, terminal, request.channel,
-                                      request.moment, request.product, s.product)
+                                      moment, request.product, s.product,
+                                      None if s.handoff is None else s.handoff.channel)
                 explored += s.slot == "explore"
                 checked += 1
             assert not result.errors

@@ -136,16 +136,19 @@ def test_cf_recommends_intl_packs_to_roaming_holders(als, store, data, cat):
     top = als.candidates(context({"plan_4g", "intl_roaming"}), 5)
     assert INTL_PACKS & set(ids(top))
     pack = next(c for c in top if c.product in INTL_PACKS)
-    assert "国际漫游" in pack.reason
+    assert "International roaming" in pack.reason  # a context without a locale: English
 
 
 def test_item_similarity_finds_related_businesses(similarity):
     intl = similarity.candidates(context({"plan_4g"}, "intl_roaming", "transaction"), 3)
     assert INTL_PACKS & set(ids(intl))
-    assert all(c.reason == "often taken together with 国际漫游" for c in intl)
+    assert all(c.reason == "often taken together with International roaming" for c in intl)
+    chinese = similarity.candidates(context({"plan_4g"}, "intl_roaming", "transaction")
+                                    .evolve(locale="zh-CN"), 3)
+    assert all(c.reason == "常与国际漫游一起办理" for c in chinese)
     broadband = similarity.candidates(context({"plan_4g"}, "broadband", "transaction"), 3)
     assert "broadband_speedup" in ids(broadband)
-    assert "宽带新装" in broadband[0].reason
+    assert "Broadband install" in broadband[0].reason
 
 
 def test_item_similarity_needs_a_current_business(similarity):
@@ -175,7 +178,7 @@ def test_customer_unseen_in_training_is_served_from_holdings(als, store):
     assert "broadband_speedup" in ids(out)
     speedup = next(c for c in out if c.product == "broadband_speedup")
     assert speedup.reason.startswith("customers who hold")
-    assert "宽带新装" in speedup.reason
+    assert "Broadband install" in speedup.reason
 
 
 def test_current_business_counts_as_an_interaction(als):

@@ -18,7 +18,8 @@ from recommender.config import ENGINE_LIMITS, SLOT_LIMITS, WEIGHT_LIMITS
 from recommender.plugin_manager import make_plugin_manager
 
 SAMPLE = Path(recommender.__file__).parent / "sample"
-KNOWN = "known strategies: adaptive, association, "  # the sorted list of registered strategies
+#: The sorted list of registered strategies, as far as it goes.
+KNOWN = "known strategies: adaptive, alternatives, association, "
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +159,8 @@ def test_a_misspelt_strategy_is_refused_with_did_you_mean(tmp_path: Path, sample
     assert error.source == str(path) and error.key == key, message
     assert message.startswith(f"{path}, {key}: unknown strategy "), message
     assert f"did you mean {suggestion!r}?" in message, message
-    assert "known strategies: adaptive, association, cf, cross_sell, item_similarity, popularity" \
-        in message, message
+    assert ("known strategies: adaptive, alternatives, association, cf, cross_sell, "
+            "item_similarity, popularity") in message, message
 
 
 def test_a_name_like_no_strategy_lists_the_known_ones(tmp_path: Path, sample_catalog) -> None:

@@ -34,10 +34,12 @@ from recommender.workspace import Workspace
 
 
 def violations(catalog, customer: Customer, terminal, channel: str, moment: str,
-               product: str | None, suggested: str) -> list[str]:
+               product: str | None, suggested: str, handoff: str | None = None) -> list[str]:
     """Everything wrong with suggesting ``suggested``, checked product by product in Python.
 
-    While ordering and after a success, the business being ordered counts as held.
+    While ordering and after a success, the business being ordered counts as held. A business
+    the calling channel cannot transact is right only on a channel that allows hand-offs
+    (the hotline and SMS by default), handed off to a channel that can (``handoff``).
     """
     p = catalog[suggested]
     held = customer.holdings
@@ -64,8 +66,10 @@ def violations(catalog, customer: Customer, terminal, channel: str, moment: str,
         wrong.append("needs a smartphone")
     if e.os and terminal.os not in e.os:
         wrong.append("wrong OS")
-    if channel not in p.channels:
+    if channel not in p.channels and (channel not in ("hotline", "sms") or handoff is None):
         wrong.append("not transactable on the channel")
+    if handoff is not None and (channel in p.channels or handoff not in p.channels):
+        wrong.append("hand-off to a channel that cannot transact it")
     if e.value_tiers and customer.value_tier not in e.value_tiers:
         wrong.append("value tier")
     if e.personas and customer.persona not in e.personas:
@@ -107,10 +111,16 @@ def test_no_suggestion_is_one_the_customer_cannot_take(engine: Engine) -> None:
         assert len(result.suggestions) <= limit, request
         products = [s.product for s in result.suggestions]
         assert len(set(products)) == len(products), request
+        # An order the pre-order check says will fail is answered as after the failure.
+        moment = "failure" if result.check is not None and not result.check.will_succeed \
+            else request.moment
         for s in result.suggestions:
-            wrong = violations(engine.catalog, customer, terminal, request.channel,
-                               request.moment, request.product, s.product)
+            wrong = violations(engine.catalog, customer, terminal, request.channel, moment,
+                               request.product, s.product,
+                               None if s.handoff is None else s.handoff.channel)
             assert not wrong, (request, s.product, wrong)
+            assert s.order_channels == tuple(c for c in CHANNEL_IDS
+                                             if c in engine.catalog[s.product].channels)
             checked += 1
         assert not result.errors
     assert checked > 5000  # the invariant was exercised, not vacuously true
@@ -153,7 +163,9 @@ def test_debug_lists_exclusions_with_reasons_and_timings(engine: Engine) -> None
     plain = engine.recommend(RecommendationRequest(customer_id, "app", "query")).to_dict()
     assert "excluded" not in plain and "timings" not in plain
     for s in plain["suggestions"]:
-        assert set(s) == {"product", "name", "score", "strategies", "reasons"}
+        assert set(s) == {"product", "name", "kind", "score", "strategies", "reasons",
+                          "order_channels", "handoff"}
+        assert s["handoff"] is None  # the app transacts what it shows
         assert len(s["strategies"]) == len(s["reasons"]) >= 1
 
 
