@@ -9,7 +9,13 @@ from flask_smorest import abort
 
 from recommender.catalog import Catalog, product_to_dict
 
-from .schemas import ProductListSchema, ProductQuerySchema, ProductSchema
+from .schemas import (
+    AudienceQuerySchema,
+    AudienceSchema,
+    ProductListSchema,
+    ProductQuerySchema,
+    ProductSchema,
+)
 from .state import Blueprint, service
 
 blp = Blueprint("products", __name__, url_prefix="/v1",
@@ -61,3 +67,32 @@ def describe(catalog: Catalog, product_id: str) -> dict[str, Any]:
     if upgraded_by:
         out["upgraded_by"] = sorted(upgraded_by)
     return out
+
+
+@blp.route("/products/<product_id>/audience", methods=["GET"])
+@blp.arguments(AudienceQuerySchema, location="query")
+@blp.response(200, AudienceSchema)
+@blp.alt_response(404, description="No business has this id.")
+@blp.alt_response(409, description="No trained propensity model to rank with.")
+@blp.alt_response(422, description="A query service, or a parameter out of its contract.")
+def get_audience(query: dict[str, Any], product_id: str) -> dict[str, Any]:
+    """The customers to offer this business to, best first: eligible ones only, the contact
+    policy respected, each with score and reason. For small audiences; score a whole base
+    with ``recommender target`` or ``recommender batch``."""
+    from recommender.targeting import TargetError, target
+
+    with service().slot.lease() as engine:
+        if product_id not in engine.catalog:
+            abort(404, message=f"no product {product_id!r} in the catalog")
+        scorer = engine.strategies.get("propensity")
+        if scorer is None or not scorer.is_fitted or engine.store is None:
+            abort(409, message="no trained propensity model: run 'recommender train'")
+        try:
+            (audience,) = target(engine.store, engine.catalog, engine.config, scorer,
+                                 [product_id], top=query["top"],
+                                 min_score=query.get("min_score"),
+                                 channel=query.get("channel"))
+        except TargetError as e:
+            abort(422, message=str(e))
+    return audience.to_dict()
+

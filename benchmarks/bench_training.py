@@ -39,7 +39,7 @@ def main() -> int:
     products = args.products
     if args.quick:
         sizes, products = [2000], 100
-    rows, cf_rows = [], []
+    rows, cf_rows, read_rows = [], [], []
     for customers in sizes:
         root = args.work / f"op-{customers}-{products}"
         build_operator(root, customers=customers, products=products, train=False,
@@ -55,7 +55,15 @@ def main() -> int:
                      manifest["data"]["events"], "total_s": round(total, 1), **fits})
         print(f"trained {customers:,} customers in {total:.1f} s", file=sys.stderr)
         with ws.store() as store:
+            t0 = time.perf_counter()
             data = TrainingData.from_store(store, ws.catalog())
+            read_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            n_rows = _row_by_row(store, ws.catalog())
+            read_rows.append({"customers": customers, "events": len(data.events),
+                              "bulk_s": round(read_s, 2),
+                              "row_by_row_s": round(time.perf_counter() - t0, 2)})
+            assert n_rows == len(data.events)
         from plugins.cf import CFStrategy
 
         for threads in [int(t) for t in args.threads.split(",")]:
@@ -71,12 +79,38 @@ def main() -> int:
     for r in rows:
         print(f"{r['customers']:>10,} {r['events']:>11,} {r['total_s']:>8.1f} " + " ".join(
             f"{r.get(n, 0):>16.2f}" for n in names))
+    print("\nReading the store into arrays (TrainingData.from_store) against a row-by-row read")
+    for r in read_rows:
+        print(f"{r['customers']:>10,} customers, {r['events']:>11,} events: bulk "
+              f"{r['bulk_s']:.2f} s, row by row {r['row_by_row_s']:.2f} s "
+              f"({r['row_by_row_s'] / max(r['bulk_s'], 1e-9):.1f}x)")
     print("\nCF (ALS) fit by threads")
     for r in cf_rows:
         print(f"{r['customers']:>10,} customers, {r['threads']} thread(s): {r['fit_s']:.2f} s")
     if args.json:
-        args.json.write_text(json.dumps({"train": rows, "cf_threads": cf_rows}, indent=2))
+        args.json.write_text(json.dumps({"train": rows, "cf_threads": cf_rows,
+                                         "store_read": read_rows}, indent=2))
     return 0
+
+
+def _row_by_row(store, catalog) -> int:
+    """The peer: customers, holdings and events fetched as tuples and mapped one row at a
+    time in Python (how the store was read before the bulk read); returns the events kept."""
+    import numpy as np
+
+    db = store.db
+    position = {r[0]: i for i, r in enumerate(db.execute("SELECT id FROM customers ORDER BY id"))}
+    index = catalog.index
+    held = [(position.get(c), index.get(p)) for c, p in db.execute(
+        "SELECT customer_id, product_id FROM holdings")]
+    channels = {c: i for i, c in enumerate(("app", "web", "hotline", "sms", "wechat", "store"))}
+    kinds = {k: i for i, k in enumerate(("query", "transaction", "success", "failure"))}
+    ev = [(position.get(c), index.get(p), channels.get(ch), kinds.get(k), ts)
+          for ts, c, p, ch, k in db.execute(
+              "SELECT ts, customer_id, product_id, channel, kind FROM events ORDER BY ts, id")]
+    ev = [e for e in ev if None not in e]
+    np.array(ev, dtype=np.int64).reshape(-1, 5)
+    return len(ev) if held is not None else 0
 
 
 if __name__ == "__main__":

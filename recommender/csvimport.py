@@ -3,8 +3,11 @@ naming file, line and column, written in short transactions, safe to run again.
 
 Formats (a header row first; optional columns may be left out):
 
-- ``customers.csv``: id, value_tier, persona?, lifecycle, tenure_months (0-1200),
-  vip_level? (0-10), tags? (separated by ``;``, at most 64)
+- ``customers.csv``: id, value_tier? (default ``mid``), persona?, lifecycle? (default
+  ``steady``), tenure_months? (0-1200, default 0), vip_level? (0-10, default 0), tags?
+  (separated by ``;``, at most 64), and any other column as a customer attribute (numeric or
+  categorical, see ``recommender.attributes``; at most ``MAX_ATTRIBUTES``). A file with a
+  header and no customer is an error.
 - ``terminals.csv``: customer_id, network (2G-5G), smartphone (true/false/1/0), os?, model?
 - ``holdings.csv``: customer_id, product_id, since? (ISO 8601 or unix seconds)
 - ``events.csv``: ts (ISO 8601 or unix seconds), customer_id, product_id, channel, kind
@@ -48,13 +51,14 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import attributes as attrs
 from .catalog import Catalog
 from .context import (
     CHANNEL_IDS,
@@ -83,8 +87,8 @@ from .store import (
 
 #: Per table: (column, required) in file order; the store's columns, then extras.
 COLUMNS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "customers": (("id", True), ("value_tier", True), ("persona", False),
-                  ("lifecycle", True), ("tenure_months", True), ("vip_level", False),
+    "customers": (("id", True), ("value_tier", False), ("persona", False),
+                  ("lifecycle", False), ("tenure_months", False), ("vip_level", False),
                   ("tags", False)),
     "terminals": (("customer_id", True), ("network", True), ("smartphone", True),
                   ("os", False), ("model", False)),
@@ -93,6 +97,10 @@ COLUMNS: dict[str, tuple[tuple[str, bool], ...]] = {
                ("kind", True), ("failure_reason", False), ("event_id", False)),
 }
 TABLE_ORDER = ("customers", "terminals", "holdings", "events")
+#: What an optional column left out or empty stands for (others: none).
+DEFAULTS: dict[str, Any] = {"value_tier": ValueTier.MID.value,
+                            "lifecycle": Lifecycle.STEADY.value, "tenure_months": 0,
+                            "vip_level": 0, "tags": ""}
 
 #: Oldest and newest time accepted (1970-01-01T00:00:00Z, 9999-12-31T23:59:59Z).
 MIN_TIMESTAMP = 0
@@ -315,7 +323,21 @@ def read_table(path: str | Path, table: str, catalog: Catalog,
                known_customers: Callable[[str], bool]) -> list[tuple[Any, ...]]:
     """Parse and validate a whole CSV file into store rows; raises on the first bad row.
 
-    Event rows carry their event key as a seventh value (see the module's documentation).
+    Event rows carry their event key as a seventh value (see the module's documentation);
+    customer rows their attributes as an eighth (JSON, or None).
+    """
+    return read_rows(path, table, catalog, known_customers)[0]
+
+
+def read_rows(path: str | Path, table: str, catalog: Catalog,
+              known_customers: Callable[[str], bool], *,
+              declared: Mapping[str, str] | None = None,
+              stored: Mapping[str, str] | None = None
+              ) -> tuple[list[tuple[Any, ...]], dict[str, str]]:
+    """Like :func:`read_table`, also returning the kind of each attribute column.
+
+    :param declared: attribute kinds from ``[attributes]`` of ``config.toml``.
+    :param stored: attribute kinds the store already holds (a file must agree with them).
     """
     if table not in COLUMNS:
         raise ValueError(f"table: unknown table {table!r}; known: {', '.join(COLUMNS)}")
@@ -329,17 +351,21 @@ def read_table(path: str | Path, table: str, catalog: Catalog,
         raise ImportRowError(source, 1, None, "empty file: a header row is required") from None
     header = [h.strip() for h in header]
     known = [c for c, _ in columns]
-    for column in header:
-        if column not in known:
-            raise ImportRowError(source, 1, column,
-                                 f"unknown column; expected {', '.join(known)}")
+    extra = [c for c in header if c not in known]
+    if extra and table != "customers":
+        raise ImportRowError(source, 1, extra[0], f"unknown column; expected {', '.join(known)}")
     if len(set(header)) != len(header):
-        raise ImportRowError(source, 1, None, "a column appears twice")
+        seen: set[str] = set()
+        twice = next(c for c in header if c in seen or seen.add(c))
+        raise ImportRowError(source, 1, twice, "a column appears twice")
+    _check_attribute_columns(source, extra, stored or {})
     for column, required in columns:
         if required and column not in header:
             raise ImportRowError(source, 1, column, "required column missing")
     parsers = _parsers(table, catalog, known_customers)
     position = {c: header.index(c) for c in known if c in header}
+    attribute_position = [header.index(c) for c in extra]
+    columns_seen = _ColumnSeen(len(extra))
     events = table == "events"
     seen_ids: dict[str, int] = {}
     seen_content: dict[str, int] = {}
@@ -356,12 +382,14 @@ def read_table(path: str | Path, table: str, catalog: Catalog,
             if not raw:
                 if required:
                     raise ImportRowError(source, line, column, "empty, but required")
-                record.append(0 if column == "vip_level" else "" if column == "tags" else None)
+                record.append(DEFAULTS.get(column) if table == "customers" else None)
                 continue
             try:
                 record.append(parsers[column](raw))
             except _RowError as e:
                 raise ImportRowError(source, line, e.column, e.message) from None
+        if extra:
+            columns_seen.see(source, line, extra, [fields[i] for i in attribute_position])
         if events:
             if record[5] is not None and record[4] != "failure":
                 raise ImportRowError(source, line, "failure_reason",
@@ -378,6 +406,92 @@ def read_table(path: str | Path, table: str, catalog: Catalog,
                 seen_content[first] = n
                 record[6] = first if n == 1 else event_key(tuple(record[:6]), n)
         out.append(tuple(record))
+    if table == "customers" and not out:
+        raise ImportRowError(source, 2, None, "no customer rows after the header: nothing to "
+                                              "import")
+    kinds: dict[str, str] = {}
+    if extra:
+        kinds = columns_seen.kinds(source, extra, declared or {}, stored or {})
+        out = _with_attributes(path, out, kinds, extra, attribute_position)
+    elif table == "customers":
+        out = [(*row, None) for row in out]
+    return out, kinds
+
+
+def _check_attribute_columns(source: str, extra: list[str], stored: Mapping[str, str]
+                             ) -> None:
+    """Attribute columns need usable names, and no more than ``MAX_ATTRIBUTES`` in all."""
+    for column in extra:
+        problem = attrs.name_problem(column)
+        if problem is not None:
+            raise ImportRowError(source, 1, column[:80], f"unknown column, and it {problem}")
+    total = len(set(extra) | set(stored))
+    if total > attrs.MAX_ATTRIBUTES:
+        beyond = [c for c in extra if c not in stored][attrs.MAX_ATTRIBUTES - len(stored):]
+        raise ImportRowError(
+            source, 1, beyond[0] if beyond else None,
+            f"{len(extra):,} attribute columns ({total:,} with those stored); at most "
+            f"{attrs.MAX_ATTRIBUTES} are allowed (recommender.attributes.MAX_ATTRIBUTES)")
+
+
+class _ColumnSeen:
+    """Per attribute column, the first line holding a number and the first holding text."""
+
+    def __init__(self, n: int):
+        self.number: list[tuple[int, str] | None] = [None] * n
+        self.text: list[tuple[int, str] | None] = [None] * n
+
+    def see(self, source: str, line: int, names: list[str], values: list[str]) -> None:
+        for j, raw in enumerate(values):
+            raw = raw.strip()
+            if not raw:
+                continue
+            if attrs.parse_number(raw) is not None:
+                if self.number[j] is None:
+                    self.number[j] = (line, raw)
+                continue
+            problem = text_problem(raw, attrs.MAX_VALUE_LENGTH)
+            if problem is not None:
+                raise ImportRowError(source, line, names[j], problem)
+            if self.text[j] is None:
+                self.text[j] = (line, raw)
+
+    def kinds(self, source: str, names: list[str], declared: Mapping[str, str],
+              stored: Mapping[str, str]) -> dict[str, str]:
+        out = {}
+        for j, name in enumerate(names):
+            values, lines = [], []
+            for seen in (self.number[j], self.text[j]):
+                if seen is not None:
+                    lines.append(seen[0])
+                    values.append(seen[1])
+            try:
+                out[name] = attrs.column_kind(name, values, lines, declared.get(name),
+                                              stored.get(name))
+            except attrs.ColumnError as e:
+                raise ImportRowError(source, e.line, name, e.message) from None
+        return out
+
+
+def _with_attributes(path: Path, rows: list[tuple[Any, ...]], kinds: Mapping[str, str],
+                     names: list[str], positions: list[int]) -> list[tuple[Any, ...]]:
+    """Read the file a second time for its attribute values (the first pass only kept what
+    decides each column's kind, so memory grows with the rows, not with the cells)."""
+    numeric = [kinds[n] == attrs.NUMERIC for n in names]
+    reader = _rows(path)
+    next(reader)
+    out = []
+    i = 0
+    for _, fields in reader:
+        if not fields:
+            continue
+        values: dict[str, float | str] = {}
+        for name, at, is_number in zip(names, positions, numeric, strict=True):
+            raw = fields[at].strip()
+            if raw:
+                values[name] = float(raw) if is_number else raw
+        out.append((*rows[i], attrs.encode(values)))
+        i += 1
     return out
 
 
@@ -423,11 +537,14 @@ def _known_in(store: Store) -> Callable[[str], bool]:
 
 def _import_locked(store: Store, catalog: Catalog, table: str, path: str | Path,
                    progress: Callable[[str], None] | None, max_transaction_s: float,
-                   pause_s: float) -> ImportResult:
+                   pause_s: float, declared: Mapping[str, str] | None = None) -> ImportResult:
     started = time.monotonic()
     known = (lambda _: True) if table == "customers" else _known_in(store)
-    rows = read_table(path, table, catalog, known)
+    stored = store.attribute_kinds() if table == "customers" else {}
+    rows, kinds = read_rows(path, table, catalog, known, declared=declared, stored=stored)
     parse_s = time.monotonic() - started
+    if kinds.keys() - stored.keys():
+        store.set_attribute_kinds({**stored, **kinds})
     if progress is not None:
         progress(f"{path}: {len(rows):,} valid rows read in {parse_s:.1f} s; writing")
     next_report = time.monotonic() + PROGRESS_EVERY_S
@@ -458,12 +575,15 @@ def _import_locked(store: Store, catalog: Catalog, table: str, path: str | Path,
 def import_file(store: Store, catalog: Catalog, table: str, path: str | Path, *,
                 progress: Callable[[str], None] | None = None,
                 max_transaction_s: float = MAX_TRANSACTION_S,
-                pause_s: float = PAUSE_S) -> ImportResult:
+                pause_s: float = PAUSE_S,
+                attribute_kinds: Mapping[str, str] | None = None) -> ImportResult:
     """Import one CSV file into ``table``: validate all of it, then write it in short
     transactions, holding the store's import lock throughout.
 
     :param progress: receives one-line progress messages (and the lock-wait message, which
         goes to stderr when this is None).
+    :param attribute_kinds: declared kinds of customer attribute columns (``[attributes]``
+        of ``config.toml``); others are inferred.
     :raises ImportRowError: a row is bad (nothing was written).
     :raises StoreError: the store cannot be written (rows of committed transactions stay;
         running the import again completes it).
@@ -472,7 +592,7 @@ def import_file(store: Store, catalog: Catalog, table: str, path: str | Path, *,
         raise ValueError(f"table: unknown table {table!r}; known: {', '.join(COLUMNS)}")
     with import_lock(store, progress):
         return _import_locked(store, catalog, table, path, progress, max_transaction_s,
-                              pause_s)
+                              pause_s, attribute_kinds)
 
 
 def import_csv(store: Store, catalog: Catalog, table: str, path: str | Path, *,
@@ -484,7 +604,8 @@ def import_csv(store: Store, catalog: Catalog, table: str, path: str | Path, *,
 def import_directory(store: Store, catalog: Catalog, directory: str | Path, *,
                      progress: Callable[[str], None] | None = None,
                      max_transaction_s: float = MAX_TRANSACTION_S,
-                     pause_s: float = PAUSE_S) -> dict[str, int]:
+                     pause_s: float = PAUSE_S,
+                     attribute_kinds: Mapping[str, str] | None = None) -> dict[str, int]:
     """Import ``customers.csv``, ``terminals.csv``, ``holdings.csv`` and ``events.csv`` from
     ``directory`` (those present), in that order, under one import lock; returns the rows
     read per table. Into a store nobody else uses (a scratch store), ``pause_s=0`` saves the
@@ -493,7 +614,8 @@ def import_directory(store: Store, catalog: Catalog, directory: str | Path, *,
     present = [t for t in TABLE_ORDER if (directory / f"{t}.csv").exists()]
     with import_lock(store, progress):
         return {table: _import_locked(store, catalog, table, directory / f"{table}.csv",
-                                      progress, max_transaction_s, pause_s).rows
+                                      progress, max_transaction_s, pause_s,
+                                      attribute_kinds).rows
                 for table in present}
 
 
@@ -501,7 +623,8 @@ def export_csv(store: Store, table: str, path: str | Path) -> int:
     """Write ``table`` in the format ``import_csv`` reads; returns the rows written.
 
     Events keep the ``event_id`` they were imported with (content keys are not exported:
-    importing the file again computes the same ones).
+    importing the file again computes the same ones). Customers carry one column per stored
+    attribute.
     """
     if table not in COLUMNS:
         raise ValueError(f"table: unknown table {table!r}; known: {', '.join(COLUMNS)}")
@@ -509,6 +632,9 @@ def export_csv(store: Store, table: str, path: str | Path) -> int:
     order = {"customers": "id", "terminals": "customer_id",
              "holdings": "customer_id, product_id", "events": "ts, id"}[table]
     select = ", ".join(columns)
+    names = list(store.attribute_kinds()) if table == "customers" else []
+    if names:
+        select += ", attributes"
     if table == "events":
         select = select.replace(
             "event_id", f"CASE WHEN event_key LIKE '{_KEY_PREFIX}%' THEN NULL "
@@ -516,10 +642,13 @@ def export_csv(store: Store, table: str, path: str | Path) -> int:
     n = 0
     with Path(path).open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow(columns + names)
         for row in store.db.execute(f"SELECT {select} FROM {table} ORDER BY {order}"):
             if table == "terminals":
                 row = (*row[:2], "true" if row[2] else "false", *row[3:])
+            elif names:
+                values = attrs.decode(row[-1])
+                row = (*row[:-1], *(values.get(name) for name in names))
             writer.writerow(["" if v is None else v for v in row])
             n += 1
     return n

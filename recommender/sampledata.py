@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .attributes import CATEGORICAL, NUMERIC
+from .attributes import encode as encode_attributes
 from .catalog import Catalog, ProductKind
 from .context import CHANNEL_IDS, Channel, RequestContext, Terminal
 from .store import TAG_SEPARATOR, Store
@@ -42,7 +44,7 @@ DAY = 86400
 #: A fixed end of the log so a seed reproduces the same store on any day.
 DEFAULT_END = 1_793_491_200  # 2026-11-01T00:00:00Z
 CHUNK = 100_000
-SAMPLE_FILES = ("catalog.toml", "config.toml", "rules.toml")
+SAMPLE_FILES = ("catalog.toml", "config.toml", "rules.toml", "events.toml")
 
 #: Businesses taken once (not held afterwards).
 ONE_OFF = frozenset({"data_daypass", "intl_data_daypass", "top_up", "phone_purchase",
@@ -116,6 +118,7 @@ def generate(store: Store, catalog: Catalog, *, customers: int = 2000, seed: int
     seeds = np.random.SeedSequence(seed).spawn((customers + CHUNK - 1) // CHUNK)
     # The feedback log draws from its own generator: the other tables do not depend on it.
     feedback_rng = np.random.default_rng(seed + 99)
+    store.set_attribute_kinds({**store.attribute_kinds(), **ATTRIBUTE_KINDS})
     with store.transaction() as tx:
         for chunk, chunk_seed in enumerate(seeds):
             first = chunk * CHUNK
@@ -371,6 +374,7 @@ def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start
     os_names = np.array([o.value for o in OSES] + [None], dtype=object)
     models = _models(rng, os_code, smart)
     net_names = np.array(["", "", "2G", "3G", "4G", "5G"], dtype=object)
+    attributes = _attributes(rng, tier, student, traveller, held[:, P["broadband"]])
     hc, hp = np.nonzero(held)
     product_ids = np.array(catalog.ids, dtype=object)
     since = start - rng.integers(0, 365 * DAY, len(hc))
@@ -378,7 +382,7 @@ def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start
     return {
         "customers": list(zip(ids, tier_names[tier], persona_names[persona],
                               life_names[lifecycle], tenure.tolist(), vip.tolist(), tags,
-                              strict=True)),
+                              attributes, strict=True)),
         "terminals": list(zip(ids, net_names[network], smart.astype(int).tolist(),
                               os_names[os_code], models, strict=True)),
         "holdings": list(zip(ids[hc], product_ids[hp], since.tolist(), strict=True)),
@@ -387,6 +391,28 @@ def _chunk(catalog: Catalog, rng: np.random.Generator, first: int, n: int, start
                            kind_col[order_], [r or None for r in reason[order_]],
                            strict=True)),
     }
+
+
+#: The sample's customer attributes (``recommender.attributes``) and regions.
+REGIONS = ("north", "south", "east", "west", "central")
+ATTRIBUTE_KINDS = {"age": NUMERIC, "monthly_spend": NUMERIC, "region": CATEGORICAL}
+
+
+def _attributes(rng: np.random.Generator, tier: np.ndarray, student: np.ndarray,
+                traveller: np.ndarray, broadband: np.ndarray) -> list[str]:
+    """Age, monthly spend and region per customer, as stored JSON: they go with what the
+    customer does (students are young, travellers older and on the coast, high value spends
+    more), so a strategy learning from attributes finds something. Drawn after everything
+    else, so the other tables are what they were before customers had attributes."""
+    n = len(tier)
+    age = np.where(student, rng.integers(18, 26, n), rng.integers(22, 76, n))
+    age = np.where(traveller, np.maximum(age, rng.integers(30, 66, n)), age)
+    spend = np.array([180.0, 90.0, 40.0])[tier] * rng.lognormal(0.0, 0.3, n) + 30.0 * broadband
+    region = rng.choice(len(REGIONS), n, p=[0.2, 0.25, 0.2, 0.15, 0.2])
+    region = np.where(traveller & (rng.random(n) < 0.5), REGIONS.index("east"), region)
+    return [encode_attributes({"age": float(a), "monthly_spend": round(float(m), 1),
+                               "region": REGIONS[r]})
+            for a, m, r in zip(age.tolist(), spend.tolist(), region.tolist(), strict=True)]
 
 
 def _eligibility(catalog: Catalog, network: np.ndarray, smart: np.ndarray,

@@ -14,17 +14,21 @@ as :class:`StoreError` naming the file and the cause, never as a raw ``sqlite3``
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .attributes import decode as decode_attributes
+from .attributes import encode as encode_attributes
 from .contact_policy import Response
 from .context import Customer, Terminal
 from .errors import RecommenderError
@@ -37,7 +41,8 @@ CREATE TABLE IF NOT EXISTS customers (
     lifecycle TEXT NOT NULL,
     tenure_months INTEGER NOT NULL,
     vip_level INTEGER NOT NULL DEFAULT 0,
-    tags TEXT NOT NULL DEFAULT ''
+    tags TEXT NOT NULL DEFAULT '',
+    attributes TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS terminals (
     customer_id TEXT PRIMARY KEY,
@@ -96,6 +101,12 @@ FEEDBACK_COLUMNS = ("event_id", "ts", "request_id", "product_id", "action", "cus
                     "channel", "moment", "strategies", "experiment", "arm")
 #: Feedback columns added after the first release (nullable; ``Store._migrate`` adds them).
 ADDED_FEEDBACK_COLUMNS = ("experiment", "arm")
+#: The customers table's columns in order; ``attributes`` (JSON, ``recommender.attributes``)
+#: came after the first release.
+CUSTOMER_COLUMNS = ("id", "value_tier", "persona", "lifecycle", "tenure_months", "vip_level",
+                    "tags", "attributes")
+#: Meta key of the stored attribute kinds (JSON object name -> numeric/categorical).
+ATTRIBUTE_KINDS_KEY = "attribute_kinds"
 
 TAG_SEPARATOR = ";"
 
@@ -282,6 +293,10 @@ class Store:
                       "'events_by_key'").fetchone() is None:
             with self.transaction() as tx:
                 tx.execute(EVENT_KEY_INDEX)
+        if not self._has_column("customers", "attributes"):
+            with self.transaction() as tx:
+                if not self._has_column("customers", "attributes"):
+                    tx.execute("ALTER TABLE customers ADD COLUMN attributes TEXT")
         for column in ADDED_FEEDBACK_COLUMNS:
             if not self._has_column("feedback", column):
                 with self.transaction() as tx:
@@ -408,10 +423,10 @@ class Store:
         for c in customers:
             rows.append((c.id, c.value_tier.value, c.persona and c.persona.value,
                          c.lifecycle.value, c.tenure_months, c.vip_level,
-                         TAG_SEPARATOR.join(sorted(c.tags))))
+                         TAG_SEPARATOR.join(sorted(c.tags)), encode_attributes(c.attributes)))
             holdings.extend((c.id, p, None) for p in c.holdings)
         with self._maybe_transaction(db) as tx:
-            tx.executemany("INSERT OR REPLACE INTO customers VALUES (?,?,?,?,?,?,?)", rows)
+            tx.executemany(_insert_sql("customers"), rows)
             tx.executemany("INSERT OR IGNORE INTO holdings VALUES (?,?,?)", holdings)
 
     def add_terminals(self, terminals: Iterable[tuple[str, Terminal]],
@@ -437,6 +452,8 @@ class Store:
         elif table == "feedback":  # rows written before experiments: no experiment, no arm
             rows = (row if len(row) == len(FEEDBACK_COLUMNS) else (*row, None, None)
                     for row in rows)
+        elif table == "customers":  # rows without attributes
+            rows = (row if len(row) == len(CUSTOMER_COLUMNS) else (*row, None) for row in rows)
         with self._maybe_transaction(db) as tx:
             before = tx.total_changes
             tx.executemany(sql, rows)
@@ -541,16 +558,81 @@ class Store:
     def customer(self, customer_id: str) -> Customer | None:
         """The stored customer with current holdings, or None."""
         row = self.db.execute(
-            "SELECT id, value_tier, persona, lifecycle, tenure_months, vip_level, tags "
-            "FROM customers WHERE id = ?", (customer_id,)).fetchone()
+            "SELECT id, value_tier, persona, lifecycle, tenure_months, vip_level, tags, "
+            "attributes FROM customers WHERE id = ?", (customer_id,)).fetchone()
         if row is None:
             return None
         return Customer(
             id=row[0], value_tier=row[1], persona=row[2], lifecycle=row[3],
             tenure_months=row[4], vip_level=row[5],
             tags=frozenset(t for t in row[6].split(TAG_SEPARATOR) if t),
-            holdings=self.holdings(customer_id),
+            holdings=self.holdings(customer_id), attributes=decode_attributes(row[7]),
         )
+
+    # -- bulk reads for outbound targeting (recommender.targeting, recommender.batch) --------
+
+    def attribute_kinds(self) -> dict[str, str]:
+        """The kind (numeric, categorical) of each customer attribute stored, in import order."""
+        text = self.meta(ATTRIBUTE_KINDS_KEY)
+        return {} if text is None else json.loads(text)
+
+    def set_attribute_kinds(self, kinds: Mapping[str, str]) -> None:
+        self.set_meta(ATTRIBUTE_KINDS_KEY, json.dumps(dict(kinds)))
+
+    def customer_attributes(self) -> Iterator[tuple[str, str | None]]:
+        """(customer id, attributes as stored JSON or None) of every customer, by id."""
+        return iter(self.db.execute("SELECT id, attributes FROM customers ORDER BY id"))
+
+    #: Columns of :meth:`customer_page` and :meth:`customers_by_id` rows.
+    PAGE_COLUMNS = ("id", "value_tier", "persona", "lifecycle", "tenure_months", "tags",
+                    "attributes", "network", "smartphone", "os")
+    _PAGE_SQL = ("SELECT c.id, c.value_tier, c.persona, c.lifecycle, c.tenure_months, c.tags, "
+                 "c.attributes, t.network, t.smartphone, t.os FROM customers c "
+                 "LEFT JOIN terminals t ON t.customer_id = c.id ")
+
+    def customer_page(self, after: str | None, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` customers with ids after ``after`` (None: from the first), in id
+        order, with their terminal (``PAGE_COLUMNS``): one page of an audience scan, so a
+        scan over every customer holds one page at a time."""
+        if after is None:
+            return self.db.execute(self._PAGE_SQL + "ORDER BY c.id LIMIT ?",
+                                   (int(limit),)).fetchall()
+        return self.db.execute(self._PAGE_SQL + "WHERE c.id > ? ORDER BY c.id LIMIT ?",
+                               (after, int(limit))).fetchall()
+
+    def customers_by_id(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The stored customers among ``ids`` (``PAGE_COLUMNS``), in id order."""
+        return self.db.execute(self._PAGE_SQL + "WHERE c.id IN (SELECT value FROM "
+                               "json_each(?)) ORDER BY c.id", (json.dumps(list(ids)),)
+                               ).fetchall()
+
+    def holdings_of(self, first: str, last: str) -> list[tuple[str, str]]:
+        """(customer, product) of every holding of customers with ids from first to last."""
+        return self.db.execute("SELECT customer_id, product_id FROM holdings WHERE "
+                               "customer_id BETWEEN ? AND ?", (first, last)).fetchall()
+
+    def holdings_for(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(customer, product) of every holding of the customers ``ids``."""
+        return self.db.execute("SELECT customer_id, product_id FROM holdings WHERE customer_id "
+                               "IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+                               ).fetchall()
+
+    def dismissals_of(self, first: str, last: str, since: int
+                      ) -> list[tuple[str, str, int, str | None]]:
+        """Dismissals since ``since`` of customers with ids from first to last:
+        (customer, product, ts, channel), by customer, product and time."""
+        return self.db.execute(
+            "SELECT customer_id, product_id, ts, channel FROM feedback WHERE customer_id "
+            "BETWEEN ? AND ? AND ts >= ? AND action = 'dismiss' ORDER BY customer_id, "
+            "product_id, ts", (first, last, int(since))).fetchall()
+
+    def contacts_of(self, first: str, last: str, since: int
+                    ) -> list[tuple[str, str, int, str]]:
+        """Marketing contacts (suggestions served under caps) since ``since`` of customers
+        with ids from first to last: (customer, product, ts, channel)."""
+        return self.db.execute(
+            "SELECT customer_id, product_id, ts, channel FROM contacts WHERE customer_id "
+            "BETWEEN ? AND ? AND ts >= ?", (first, last, int(since))).fetchall()
 
     def holdings(self, customer_id: str) -> frozenset[str]:
         rows = self.db.execute(
@@ -578,6 +660,115 @@ class Store:
             baskets.setdefault(cid, []).append(pid)
         return list(baskets.values())
 
+    #: Columns ``read_columns`` may read, by table; those read as integers are listed in
+    #: ``BULK_INTEGERS``.
+    BULK_COLUMNS: Mapping[str, tuple[str, ...]] = {
+        "customers": ("id", "value_tier", "persona", "lifecycle", "tenure_months",
+                      "attributes"),
+        "terminals": ("customer_id", "network", "smartphone", "os"),
+        "holdings": ("customer_id", "product_id"),
+        "events": ("id", "ts", "customer_id", "product_id", "channel", "kind"),
+    }
+    BULK_INTEGERS: Mapping[str, frozenset[str]] = {
+        "customers": frozenset({"tenure_months"}), "terminals": frozenset({"smartphone"}),
+        "holdings": frozenset(), "events": frozenset({"id", "ts"})}
+    #: Columns of JSON text (NULL: None), read as parsed values.
+    BULK_JSON = frozenset({"attributes"})
+
+    def read_columns(self, table: str, columns: Sequence[str], *,
+                     codes: Mapping[str, Sequence[str]] | None = None,
+                     chunk_rows: int = 1 << 20) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` in chunks of about ``chunk_rows`` rows (events in ``id``
+        order): the bulk read behind training. Each column comes as one aggregated string per
+        chunk, not a Python tuple per row: integer columns (``BULK_INTEGERS``) and those given
+        ``codes`` (the value's position in the list, -1 for any other) as int64 arrays, JSON
+        columns (``BULK_JSON``) as lists of parsed values (NULL as None), the others as lists
+        of str (NULL as ''). The next chunk is read while the caller works on this one."""
+        codes = dict(codes or {})
+        allowed = self.BULK_COLUMNS.get(table, ())
+        bad = [c for c in [*columns, *codes] if c not in allowed]
+        if not columns or bad:
+            raise ValueError(f"read_columns: cannot read {bad or 'no columns'} of {table!r}")
+        integers = self.BULK_INTEGERS[table] | set(codes)
+        args: list[Any] = []
+        parts = []
+        for c in columns:
+            if c in codes:
+                parts.append(f"group_concat(CASE {c} "
+                             + " ".join("WHEN ? THEN ?" for _ in codes[c])
+                             + " ELSE -1 END, ',')")
+                for i, value in enumerate(codes[c]):
+                    args += [value, i]
+            elif c in integers:
+                parts.append(f"group_concat({c}, ',')")
+            elif c in self.BULK_JSON:
+                parts.append(f"'[' || group_concat(coalesce({c}, 'null'), ',') || ']'")
+            else:
+                parts.append(f"group_concat(coalesce({c}, ''), char(31))")
+        select = f"SELECT count(*), {', '.join(parts)} FROM {table}"
+        plain = f"SELECT {', '.join(columns)} FROM {table}"
+        if table != "events":  # a few million rows at most: one chunk
+            yield self._column_chunk(select, plain, args, (), columns, integers, codes)
+            return
+        low, high = self.db.execute("SELECT min(id), max(id) FROM events").fetchone()
+        if low is None:
+            return
+        where = " WHERE id >= ? AND id < ?"
+        starts = range(low, high + 1, chunk_rows)
+
+        def read(start: int) -> dict[str, Any]:
+            return self._column_chunk(select + where, plain + where, args,
+                                      (start, start + chunk_rows), columns, integers, codes)
+
+        # SQLite runs without the GIL: reading chunk i + 1 (on that thread's own connection)
+        # overlaps with the caller mapping chunk i.
+        with ThreadPoolExecutor(1, thread_name_prefix="store-read") as pool:
+            ahead = pool.submit(read, starts[0])
+            for i in range(len(starts)):
+                chunk = ahead.result()
+                if i + 1 < len(starts):
+                    ahead = pool.submit(read, starts[i + 1])
+                yield chunk
+
+    def _column_chunk(self, sql: str, plain_sql: str, args: list[Any], bounds: tuple[int, ...],
+                      columns: Sequence[str], integers: set[str] | frozenset[str],
+                      codes: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+        import numpy as np
+
+        row = self.db.execute(sql, (*args, *bounds)).fetchone()
+        n = row[0]
+        out: dict[str, Any] = {}
+        for c, text in zip(columns, row[1:], strict=True):
+            if c in integers:
+                try:
+                    out[c] = np.fromstring(text, dtype=np.int64, sep=",") if n else \
+                        np.zeros(0, np.int64)
+                except ValueError:  # not an integer after all: the row-by-row read says
+                    out[c] = []
+            elif c in self.BULK_JSON:
+                try:
+                    out[c] = json.loads(text) if n else []
+                except ValueError:  # a malformed value: decoded row by row, where it fails
+                    out[c] = None
+            else:
+                out[c] = [] if text is None else text.split("\x1f")
+        if all(values is not None and len(values) == n for values in out.values()):
+            return out
+        # A value holds the separator itself: read this chunk row by row instead.
+        rows = self.db.execute(plain_sql, bounds).fetchall()
+        for i, c in enumerate(columns):
+            values = [r[i] for r in rows]
+            if c in codes:
+                where = {v: k for k, v in enumerate(codes[c])}
+                out[c] = np.array([where.get(v, -1) for v in values], dtype=np.int64)
+            elif c in integers:
+                out[c] = np.array(values, dtype=np.int64)
+            elif c in self.BULK_JSON:
+                out[c] = [None if v is None else decode_attributes(v) for v in values]
+            else:
+                out[c] = ["" if v is None else str(v) for v in values]
+        return out
+
     def count(self, table: str) -> int:
         if table not in {"customers", "terminals", "holdings", "events", "feedback"}:
             raise ValueError(f"table: unknown table {table!r}")
@@ -603,6 +794,15 @@ class Store:
             "WHERE customer_id = ? AND ts >= ? AND action = 'dismiss' ORDER BY ts",
             (customer_id, since))
         return [Response(*row) for row in rows]
+
+    def recent_failures(self, customer_id: str, since: int) -> list[tuple[int, str, str, str]]:
+        """The customer's failed orders since ``since`` (unix seconds), newest first, as
+        ``(ts, product, channel, failure_reason)``: what a hotline agent should know of."""
+        rows = self.db.execute(
+            "SELECT ts, product_id, channel, COALESCE(failure_reason, 'other') FROM events "
+            "WHERE customer_id = ? AND ts >= ? AND kind = 'failure' ORDER BY ts DESC LIMIT 5",
+            (customer_id, since))
+        return [tuple(row) for row in rows]
 
     def record_contacts(self, customer_id: str, channel: str, now: int, request_id: str,
                         choose: Callable[[list[Response]], list[str]],
@@ -664,7 +864,10 @@ def _insert_sql(table: str) -> str:
     if table == "feedback":  # named: a store's columns follow the order they were added in
         return (f"INSERT OR IGNORE INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) "
                 f"VALUES ({','.join('?' * len(FEEDBACK_COLUMNS))})")
-    columns = {"customers": 7, "terminals": 5, "holdings": 3}
+    if table == "customers":
+        return (f"INSERT OR REPLACE INTO customers ({', '.join(CUSTOMER_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(CUSTOMER_COLUMNS))})")
+    columns = {"terminals": 5, "holdings": 3}
     if table not in columns:
         raise ValueError(f"table: unknown table {table!r}")
     verb = "INSERT OR IGNORE" if table == "holdings" else "INSERT OR REPLACE"

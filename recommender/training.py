@@ -6,12 +6,15 @@ embedded store, on CSV files or on a generated benchmark operator.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
+from .attributes import AttributeTable
 from .catalog import Catalog
 from .context import CHANNEL_IDS, OS, Lifecycle, Moment, Network, Persona, ValueTier
 
@@ -63,6 +66,8 @@ class TrainingData:
     network: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     smartphone: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     os: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    #: The customers' own attributes (``recommender.attributes``); None: none known.
+    attributes: AttributeTable | None = None
 
     @property
     def n_customers(self) -> int:
@@ -98,56 +103,88 @@ class TrainingData:
 
     @classmethod
     def from_store(cls, store: Store, catalog: Catalog) -> TrainingData:
-        """Read the whole store into arrays. Rows naming unknown products are skipped."""
-        db = store.db
-        rows = db.execute(
-            "SELECT id, value_tier, persona, lifecycle, tenure_months FROM customers ORDER BY id"
-        ).fetchall()
-        customers = np.array([r[0] for r in rows], dtype=object)
-        position = {cid: i for i, cid in enumerate(customers)}
-        tier_code = {t.value: i for i, t in enumerate(TIERS)}
-        persona_code = {p.value: i for i, p in enumerate(PERSONAS)}
-        life_code = {s.value: i for i, s in enumerate(LIFECYCLES)}
-        value_tier = np.array([tier_code[r[1]] for r in rows], dtype=np.int8)
-        persona = np.array([persona_code.get(r[2], -1) for r in rows], dtype=np.int8)
-        lifecycle = np.array([life_code[r[3]] for r in rows], dtype=np.int8)
-        tenure = np.array([r[4] for r in rows], dtype=np.int32)
-        del rows
+        """Read the whole store into arrays. Rows naming unknown products are skipped.
 
+        Columns are read in bulk and mapped to codes with arrays, not row by row.
+        """
+        kinds = store.attribute_kinds()
+        (table,) = store.read_columns("customers", [
+            c for c in store.BULK_COLUMNS["customers"] if kinds or c != "attributes"])
+        ids = np.array(table["id"], dtype=object)
+        # The store hands customers in id order already (checked, as it is not promised).
+        by_id = np.arange(len(ids)) if len(ids) < 2 or (ids[1:] > ids[:-1]).all() else \
+            np.argsort(ids, kind="stable")
+        customers = ids[by_id]
         n = len(customers)
+        position = dict(zip(customers.tolist(), range(n), strict=True))
+
+        def codes(values: list[str], values_of: tuple, missing: int) -> np.ndarray:
+            table_ = {v.value: i for i, v in enumerate(values_of)}
+            return np.fromiter(map(table_.get, values, repeat(missing)), np.int64,
+                               count=len(values))
+
+        tier = codes(table["value_tier"], TIERS, -2)
+        life = codes(table["lifecycle"], LIFECYCLES, -2)
+        for name, column, values in (("value_tier", tier, table["value_tier"]),
+                                     ("lifecycle", life, table["lifecycle"])):
+            if (column == -2).any():
+                raise ValueError(f"customers.{name}: unknown value "
+                                 f"{values[int(np.argmax(column == -2))]!r}")
+        value_tier = tier[by_id].astype(np.int8)
+        lifecycle = life[by_id].astype(np.int8)
+        persona = codes(table["persona"], PERSONAS, -1)[by_id].astype(np.int8)
+        tenure = table["tenure_months"][by_id].astype(np.int32)
+        attributes = AttributeTable.from_mappings(
+            (table["attributes"][i] for i in by_id.tolist()), n, kinds) if kinds else None
+        del table, ids
+
         network = np.full(n, Network.G4.rank, dtype=np.int8)
         smartphone = np.ones(n, dtype=bool)
         os = np.full(n, -1, dtype=np.int8)
-        os_code = {o.value: i for i, o in enumerate(OSES)}
-        for cid, net, smart, os_name in db.execute(
-                "SELECT customer_id, network, smartphone, os FROM terminals"):
-            i = position.get(cid)
-            if i is not None:
-                network[i] = int(net[0])
-                smartphone[i] = bool(smart)
-                os[i] = os_code.get(os_name, -1)
+        (table,) = store.read_columns("terminals", store.BULK_COLUMNS["terminals"])
+        rows = _positions(table["customer_id"], position)
+        known = rows >= 0
+        rows = rows[known]
+        network[rows] = np.array([v[:1] for v in table["network"]], dtype=np.int8)[known]
+        smartphone[rows] = table["smartphone"][known] != 0
+        os[rows] = codes(table["os"], OSES, -1)[known].astype(np.int8)
+        del table
 
         index = catalog.index
-        h_rows, h_cols = [], []
-        for cid, pid in db.execute("SELECT customer_id, product_id FROM holdings"):
-            i, j = position.get(cid), index.get(pid)
-            if i is not None and j is not None:
-                h_rows.append(i)
-                h_cols.append(j)
+        (table,) = store.read_columns("holdings", store.BULK_COLUMNS["holdings"])
+        h_rows = _positions(table["customer_id"], position)
+        h_cols = _positions(table["product_id"], index)
+        known = (h_rows >= 0) & (h_cols >= 0)
+        del table
         holdings = sp.csr_matrix(
-            (np.ones(len(h_rows), dtype=np.float32), (h_rows, h_cols)),
+            (np.ones(int(known.sum()), dtype=np.float32), (h_rows[known], h_cols[known])),
             shape=(n, len(catalog)))
         holdings.sum_duplicates()
 
-        channel_code = {c: i for i, c in enumerate(CHANNEL_IDS)}
-        kind_code = {m.value: i for i, m in enumerate(MOMENTS)}
-        ev = [(position.get(c), index.get(p), channel_code.get(ch), kind_code.get(k), ts)
-              for ts, c, p, ch, k in db.execute(
-                  "SELECT ts, customer_id, product_id, channel, kind FROM events ORDER BY ts, id")]
-        ev = [e for e in ev if None not in e]
-        arr = np.array(ev, dtype=np.int64).reshape(-1, 5)
-        events = EventLog(arr[:, 0].astype(np.int32), arr[:, 1].astype(np.int32),
-                          arr[:, 2].astype(np.int8), arr[:, 3].astype(np.int8), arr[:, 4])
+        coded = {"channel": CHANNEL_IDS, "kind": [m.value for m in MOMENTS]}
+        types = (np.int64, np.int32, np.int32, np.int8, np.int8)
+        parts: list[list[np.ndarray]] = [[] for _ in types]
+        # Chunks come in id order, so a stable sort by time gives ORDER BY ts, id.
+        for chunk in store.read_columns("events", ("ts", "customer_id", "product_id",
+                                                   "channel", "kind"), codes=coded):
+            cols = (chunk["ts"], _positions(chunk["customer_id"], position),
+                    _positions(chunk["product_id"], index), chunk["channel"], chunk["kind"])
+            keep = (cols[1] >= 0) & (cols[2] >= 0) & (cols[3] >= 0) & (cols[4] >= 0)
+            for part, column, kind in zip(parts, cols, types, strict=True):
+                part.append(column[keep].astype(kind))
+            del chunk, cols
+        arrays = [np.concatenate(part) if part else np.zeros(0, kind)
+                  for part, kind in zip(parts, types, strict=True)]
+        del parts
+        order = np.argsort(arrays[0], kind="stable")
+        ts, customer, product, channel, kind_ = (a[order] for a in arrays)
+        events = EventLog(customer, product, channel, kind_, ts)
+        del arrays, order
         return cls(catalog=catalog, customers=customers, holdings=holdings, events=events,
                    value_tier=value_tier, persona=persona, lifecycle=lifecycle, tenure=tenure,
-                   network=network, smartphone=smartphone, os=os)
+                   network=network, smartphone=smartphone, os=os, attributes=attributes)
+
+
+def _positions(values: list[str], position: Mapping[str, int]) -> np.ndarray:
+    """Each value's position in ``position``, -1 where it has none."""
+    return np.fromiter(map(position.get, values, repeat(-1)), np.int64, count=len(values))

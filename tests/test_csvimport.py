@@ -84,10 +84,9 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 BAD_FILES = [
     # (table, file content, line, column, fragment)
     ("customers", "", 1, None, "empty file"),
-    ("customers", "id,value_tier,lifecycle\nC9,high,steady\n", 1, "tenure_months",
-     "required column missing"),
-    ("customers", "id,value_tier,lifecycle,tenure_months,shoe\nC9,high,steady,3,42\n", 1,
-     "shoe", "unknown column"),
+    ("customers", "value_tier,lifecycle\nhigh,steady\n", 1, "id", "required column missing"),
+    ("customers", "id,value_tier,lifecycle,tenure_months,sh oe\nC9,high,steady,3,42\n", 1,
+     "sh oe", "unknown column, and it is not an attribute name"),
     ("customers", "id,value_tier,lifecycle,tenure_months\nC9,high,steady,3\nC10,gold,steady,3\n",
      3, "value_tier", "'gold' is not one of high, mid, low"),
     ("customers", "id,value_tier,lifecycle,tenure_months\nC9,high,steady,three\n", 2,
