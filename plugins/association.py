@@ -8,6 +8,7 @@ matrix-vector product over all rules.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,10 +27,19 @@ from recommender import (
     hookimpl,
 )
 from recommender.artifacts import load_arrays, save_arrays
-from recommender.mining import BasketMatrix, Rule, mine_rules
+from recommender.i18n import percent, tr
+from recommender.mining import (
+    BasketMatrix,
+    MiningLimitError,
+    Rule,
+    mine_rules,
+    mine_rules_bounded,
+)
 from recommender.training import MOMENTS
 
 HOUR = 3600
+ON_LIMIT = ("raise_support", "error")
+log = logging.getLogger(__name__)
 
 
 def customer_baskets(data: TrainingData) -> BasketMatrix:
@@ -60,13 +70,40 @@ class AssociationStrategy(Strategy):
 
     Antecedents are matched against what the customer holds, plus the business being ordered
     during a transaction or after a success.
+
+    :param min_support: share of baskets an itemset must appear in (raised automatically when
+        a limit is reached, see ``on_limit``).
+    :param min_confidence: share of the antecedents' baskets that also hold the consequent.
+    :param min_lift: confidence over the consequent's base rate.
+    :param max_len: most items in a rule, antecedents and consequent together; unset: any.
+    :param baskets: ``"customers"`` (holdings plus successful orders) or ``"sessions"``.
+    :param session_gap_hours: with ``baskets = "sessions"``, the gap that starts a new one.
+    :param max_itemsets: most frequent itemsets mined (each becomes up to its length in rules);
+        unset: no cap but the memory budget.
+    :param memory_budget_mb: memory mining may use for itemsets and rules; unset: a quarter of
+        the memory available when training starts, at most 2048.
+    :param on_limit: when a limit is reached at ``min_support``: ``"raise_support"`` (to the
+        lowest support that fits, said in the log and the model manifest) or ``"error"``.
     """
 
     name = "association"
 
     def __init__(self, catalog: Catalog, *, min_support: float = 0.005,
                  min_confidence: float = 0.1, min_lift: float = 1.2, max_len: int | None = 3,
-                 baskets: str = "customers", session_gap_hours: float = 24.0):
+                 baskets: str = "customers", session_gap_hours: float = 24.0,
+                 max_itemsets: int | None = 200_000, memory_budget_mb: float | None = None,
+                 on_limit: str = "raise_support"):
+        if on_limit not in ON_LIMIT:
+            raise ValueError(f"on_limit must be one of {', '.join(ON_LIMIT)}, got {on_limit!r}")
+        if max_itemsets is not None and (isinstance(max_itemsets, bool) or
+                                         not isinstance(max_itemsets, int) or max_itemsets < 1):
+            raise ValueError(f"max_itemsets must be a positive integer or unset, got "
+                             f"{max_itemsets!r}")
+        if memory_budget_mb is not None and (isinstance(memory_budget_mb, bool) or
+                                             not isinstance(memory_budget_mb, int | float) or
+                                             not memory_budget_mb > 0):
+            raise ValueError(f"memory_budget_mb must be a positive number or unset (a quarter "
+                             f"of the available memory, at most 2048), got {memory_budget_mb!r}")
         if baskets not in ("customers", "sessions"):
             raise ValueError(f"baskets must be 'customers' or 'sessions', got {baskets!r}")
         if not 0 < min_support <= 1:
@@ -84,6 +121,11 @@ class AssociationStrategy(Strategy):
         self.max_len = max_len
         self.baskets = baskets
         self.session_gap_hours = session_gap_hours
+        self.max_itemsets = max_itemsets
+        self.memory_budget_mb = memory_budget_mb
+        self.on_limit = on_limit
+        self.mined_min_support: float | None = None  # the support used, once fitted
+        self.notice: str | None = None  # why it differs from min_support
         self._arrays: dict[str, np.ndarray] | None = None
 
     @property
@@ -93,9 +135,24 @@ class AssociationStrategy(Strategy):
     def fit(self, data: TrainingData) -> Self:
         matrix = customer_baskets(data) if self.baskets == "customers" else \
             session_baskets(data, self.session_gap_hours)
-        rules = mine_rules(matrix, min_support=self.min_support,
-                           min_confidence=self.min_confidence, max_len=self.max_len,
-                           min_lift=self.min_lift)
+        budget = None if self.memory_budget_mb is None else int(self.memory_budget_mb * 2**20)
+        settings = {"min_support": self.min_support, "min_confidence": self.min_confidence,
+                    "max_len": self.max_len, "min_lift": self.min_lift,
+                    "memory_budget": budget, "max_itemsets": self.max_itemsets}
+        try:
+            if self.on_limit == "error":
+                rules, used, notice = mine_rules(matrix, **settings), self.min_support, None
+            else:
+                mined = mine_rules_bounded(matrix, **settings)
+                rules, used, notice = mined.rules, mined.min_support, mined.notice()
+        except MiningLimitError as e:
+            key = "strategies.association."
+            raise e.named(min_support=key + "min_support", max_len=key + "max_len",
+                          max_itemsets=key + "max_itemsets",
+                          memory_budget=key + "memory_budget_mb") from None
+        self.mined_min_support, self.notice = used, notice
+        if notice:
+            log.warning("association: %s", notice)
         self._set_rules(rules)
         return self
 
@@ -144,15 +201,18 @@ class AssociationStrategy(Strategy):
         _, first = np.unique(a["consequent"][order], return_index=True)
         best = order[np.sort(first)][:n]
         return [Candidate(self.catalog.ids[a["consequent"][r]], float(a["confidence"][r]),
-                          self._reason(r)) for r in best]
+                          self._reason(r, context.locale)) for r in best]
 
-    def _reason(self, r: int) -> str:
+    def _reason(self, r: int, locale: str) -> str:
         a = self._arrays
-        names = [self.catalog.products[i].name
+        products = self.catalog.products
+        names = [products[i].display_name(locale)
                  for i in a["indices"][a["indptr"][r]:a["indptr"][r + 1]]]
-        consequent = self.catalog.products[a["consequent"][r]].name
-        return (f"{a['confidence'][r]:.0%} of customers with {' and '.join(names)} also take "
-                f"{consequent}, {a['lift'][r]:.1f} times the base rate")
+        return tr(locale, "{share} of customers with {held} also take {name}, {lift} times the "
+                          "base rate", share=percent(locale, a["confidence"][r]),
+                  held=tr(locale, " and ").join(names),
+                  name=products[a["consequent"][r]].display_name(locale),
+                  lift=f"{a['lift'][r]:.1f}")
 
     def save(self, directory: Path) -> None:
         if self._arrays is None:
@@ -160,7 +220,7 @@ class AssociationStrategy(Strategy):
         save_arrays(directory, "rules.npz", self._arrays, self.describe())
 
     def load(self, directory: Path) -> Self:
-        arrays, _ = load_arrays(directory, "rules.npz", "association",
+        arrays, saved = load_arrays(directory, "rules.npz", "association",
                                 ("indptr", "indices", "consequent", "support", "confidence",
                                  "lift", "count"))
         n = len(self.catalog)
@@ -168,13 +228,18 @@ class AssociationStrategy(Strategy):
                                        arrays["consequent"].max() >= n):
             raise ModelError("association: rules name products outside the catalog")
         self._arrays = arrays
+        self.mined_min_support = saved.get("mined_min_support", self.min_support)
+        self.notice = saved.get("notice")
         self._prepare()
         return self
 
     def describe(self) -> dict[str, Any]:
         return {"min_support": self.min_support, "min_confidence": self.min_confidence,
                 "min_lift": self.min_lift, "max_len": self.max_len, "baskets": self.baskets,
-                "session_gap_hours": self.session_gap_hours, "rules": self.n_rules}
+                "session_gap_hours": self.session_gap_hours, "max_itemsets": self.max_itemsets,
+                "memory_budget_mb": self.memory_budget_mb, "on_limit": self.on_limit,
+                "mined_min_support": self.mined_min_support, "rules": self.n_rules,
+                **({"notice": self.notice} if self.notice else {})}
 
 
 @hookimpl

@@ -1,7 +1,8 @@
 """Popularity by customer segment and channel, time-decayed: the cold-start fallback.
 
 Counts successful orders (and, lightly, current holdings), each weighted by
-``0.5 ** (age / half_life_days)``, then shrinks the segment-and-channel rate towards the
+``0.5 ** (age / half_life_days)`` (1 when ``half_life_days`` is unset: plain counts), then
+shrinks the segment-and-channel rate towards the
 segment rate and that towards the global rate, so a thin cell borrows from its parents instead
 of collapsing to noise.
 """
@@ -27,6 +28,7 @@ from recommender import (
     hookimpl,
 )
 from recommender.artifacts import load_arrays, save_arrays
+from recommender.i18n import ptr, tr
 from recommender.strategy import top_n
 from recommender.training import MOMENTS, TIERS
 
@@ -34,18 +36,26 @@ DAY = 86400
 
 
 class PopularityStrategy(Strategy):
-    """Time-decayed popularity per value tier and channel, shrunk towards its parents."""
+    """Time-decayed popularity per value tier and channel, shrunk towards its parents.
+
+    :param half_life_days: age at which an order counts half; unset: plain counts (the
+        ``popularity_count`` baseline of ``recommender evaluate``).
+    :param prior_strength: pseudo-orders a segment-and-channel cell borrows from its segment,
+        and a segment from the whole.
+    :param holding_weight: weight of a current holding against one successful order.
+    """
 
     name = "popularity"
 
-    def __init__(self, catalog: Catalog, *, half_life_days: float = 30.0,
+    def __init__(self, catalog: Catalog, *, half_life_days: float | None = 30.0,
                  prior_strength: float = 20.0, holding_weight: float = 0.02):
-        if half_life_days <= 0:
-            raise ValueError(f"half_life_days must be > 0, got {half_life_days!r}")
+        if half_life_days is not None and not half_life_days > 0:
+            raise ValueError(f"half_life_days must be > 0 (or unset for plain counts), got "
+                             f"{half_life_days!r}")
         if prior_strength < 0:
             raise ValueError(f"prior_strength must be >= 0, got {prior_strength!r}")
         self.catalog = catalog
-        self.half_life_days = float(half_life_days)
+        self.half_life_days = None if half_life_days is None else float(half_life_days)
         self.prior_strength = float(prior_strength)
         self.holding_weight = float(holding_weight)
         self.table: np.ndarray | None = None  # tiers x channels x products
@@ -59,7 +69,8 @@ class PopularityStrategy(Strategy):
         ev = data.events
         success = ev.kind == MOMENTS.index(Moment.SUCCESS)
         age_days = (data.now - ev.ts[success]) / DAY
-        w = np.power(0.5, age_days / self.half_life_days)
+        w = np.ones(len(age_days)) if self.half_life_days is None else \
+            np.power(0.5, age_days / self.half_life_days)
         tier = data.value_tier[ev.customer[success]].astype(np.int64)
         cell = (tier * n_channels + ev.channel[success]) * n_products + ev.product[success]
         counts = np.bincount(cell, weights=w, minlength=n_tiers * n_channels * n_products)
@@ -90,8 +101,10 @@ class PopularityStrategy(Strategy):
         channel = CHANNEL_IDS.index(context.channel.id)
         scores = self.table[tier, channel]
         exclude = self.catalog.indices(context.customer.holdings)
-        reason = (f"popular with {context.customer.value_tier}-value customers on the "
-                  f"{context.channel.id} channel")
+        lo = context.locale
+        reason = tr(lo, "popular with {tier}-value customers on the {channel} channel",
+                    tier=ptr(lo, "tier", context.customer.value_tier),
+                    channel=ptr(lo, "channel", context.channel.id))
         ids = self.catalog.ids
         return [Candidate(ids[i], float(scores[i]), reason)
                 for i in top_n(scores, n, exclude=exclude)]

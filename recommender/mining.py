@@ -6,12 +6,18 @@ baskets, and longer itemsets by intersecting packed ``uint64`` bitsets indexed b
 only (a row-wise AND plus popcount, all extensions of a prefix in one 2D numpy operation).
 Deeper prefixes drop the bitset words they never use, and prefixes are processed in pieces of
 bounded memory.
+
+Mining is bounded: the itemsets kept (and the rules they will become) are charged against a
+memory budget and an optional cap on itemsets, and mining stops with ``MiningLimitError`` as
+soon as either would be exceeded. ``mine_rules_bounded`` raises the support instead, until the
+result fits, and says by how much.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +28,10 @@ from os import PathLike
 import numpy as np
 from scipy import sparse
 
-__all__ = ["BasketMatrix", "Rule", "frequent_itemsets", "mine_rules", "read_baskets"]
+from .errors import RecommenderError
+
+__all__ = ["BasketMatrix", "BoundedRules", "MiningLimitError", "Rule", "default_memory_budget",
+           "frequent_itemsets", "mine_rules", "mine_rules_bounded", "read_baskets"]
 
 _EPS = 1e-9  # slack on min_support * n_baskets: 0.07 * 100 is 7.000000000000001 but means 7
 _RATIO_EPS = 1e-12  # slack on confidence and lift, far below the gap between distinct ratios
@@ -30,6 +39,11 @@ _BLOCK_BYTES = 32 << 20  # scratch memory for one vectorised intersection step
 _FRONTIER_BYTES = 256 << 20  # bitsets kept alive for one batch of prefixes
 _BATCH_ENTRIES = 4 << 20  # basket-item pairs gathered when seeding a batch of classes
 _BATCH_KEYS = 4 << 20  # dense pair-count table size when seeding a batch of classes
+# Projected peak bytes per item of a kept itemset: an itemset of k items becomes up to k rules,
+# about 270 bytes each as Python objects, held twice while they are sorted and built.
+_ITEM_BYTES = 640
+_MAX_DEFAULT_BUDGET = 2 << 30  # the default budget never exceeds this, however large the machine
+_MIN_BUDGET = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,81 @@ class Rule:
             "lift": self.lift,
             "count": self.count,
         }
+
+
+class MiningLimitError(RecommenderError):
+    """Mining stopped before exceeding its memory budget or itemset cap; names the setting.
+
+    :param limit: ``"memory_budget"`` or ``"max_itemsets"``, the limit that was reached.
+    :param names: how the caller spells each setting (``min_support``, ``max_len``,
+        ``memory_budget``, ``max_itemsets``), for the message.
+    """
+
+    def __init__(self, limit: str, value: int, min_support: float, itemsets: int,
+                 names: dict[str, str] | None = None):
+        self.limit, self.value = limit, value
+        self.min_support, self.itemsets = min_support, itemsets
+        self.names = {"min_support": "min_support", "max_len": "max_len",
+                      "memory_budget": "memory_budget", "max_itemsets": "max_itemsets",
+                      **(names or {})}
+        if limit == "memory_budget":
+            reached = f"the memory budget of {value / 2**20:.0f} MiB"
+        else:
+            reached = f"the cap of {value:,} itemsets"
+        super().__init__(
+            f"mining stopped before exhausting memory: at min_support {min_support:.6g} the "
+            f"frequent itemsets ({itemsets:,} found so far) exceed {reached}; raise "
+            f"{self.names['min_support']} or lower {self.names['max_len']}, or raise "
+            f"{self.names[limit]}")
+
+    def named(self, **names: str) -> MiningLimitError:
+        """The same error, naming the settings as the caller spells them."""
+        return MiningLimitError(self.limit, self.value, self.min_support, self.itemsets,
+                                {**self.names, **names})
+
+
+def default_memory_budget() -> int:
+    """Bytes mining may use by default: a quarter of the memory available now, at most 2 GiB."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            available = 4 * _MAX_DEFAULT_BUDGET
+    return max(_MIN_BUDGET, min(_MAX_DEFAULT_BUDGET, available // 4))
+
+
+class _Budget:
+    """Itemsets kept so far, charged at their projected bytes, against the two limits."""
+
+    def __init__(self, memory_budget: int, max_itemsets: int | None, min_support: float):
+        self.memory_budget, self.max_itemsets = memory_budget, max_itemsets
+        self.min_support = min_support
+        self.itemsets = 0
+        self.nbytes = 0
+        self.frontier_bytes = 0  # bitsets waiting on the depth-first stack
+
+    def check(self, itemsets: int = 0, length: int = 0, scratch: int = 0) -> None:
+        """Raise if ``itemsets`` more of ``length`` items and ``scratch`` bytes would not fit."""
+        total = self.itemsets + itemsets
+        if self.max_itemsets is not None and total > self.max_itemsets:
+            raise MiningLimitError("max_itemsets", self.max_itemsets, self.min_support, total)
+        used = self.nbytes + itemsets * length * _ITEM_BYTES + scratch + self.frontier_bytes
+        if used > self.memory_budget:
+            raise MiningLimitError("memory_budget", self.memory_budget, self.min_support, total)
+
+    def charge(self, itemsets: int, length: int) -> None:
+        self.check(itemsets, length)
+        self.itemsets += itemsets
+        self.nbytes += itemsets * length * _ITEM_BYTES
 
 
 class BasketMatrix:
@@ -196,9 +285,12 @@ class _Levels:
     order: np.ndarray  # rank -> column of the basket matrix
     rows: dict[int, list[np.ndarray]]
     counts: dict[int, list[np.ndarray]]
+    budget: _Budget | None = None
 
     def add(self, rows: np.ndarray, counts: np.ndarray) -> None:
         if len(rows):
+            if self.budget is not None:
+                self.budget.charge(len(rows), rows.shape[1])
             self.rows.setdefault(rows.shape[1], []).append(rows)
             self.counts.setdefault(rows.shape[1], []).append(counts)
 
@@ -257,6 +349,7 @@ def _grow(
 
     step = max(1, _BLOCK_BYTES // (8 * width))
     kept_left, kept_right, kept_counts, kept_bits = [], [], [], []
+    pending, pending_bytes = 0, 0
     first = 0
     while first < m:
         last = max(first + 1, int(np.searchsorted(done, done[first] + step, side="right")) - 1)
@@ -276,6 +369,10 @@ def _grow(
                 kept_counts.append(counts[hit])
                 if need_bits:
                     kept_bits.append(both[hit])
+                if out.budget is not None:
+                    pending += len(kept_left[-1])
+                    pending_bytes += kept_bits[-1].nbytes if need_bits else 0
+                    out.budget.check(pending, rows.shape[1] + 1, pending_bytes)
     if not kept_left:
         return []
     lo, ro = np.concatenate(kept_left), np.concatenate(kept_right)
@@ -463,12 +560,13 @@ def _seed_frontiers(
         begin = stop
 
 
-def _mine(baskets: BasketMatrix, min_count: int, max_len: int | None) -> _Levels:
+def _mine(baskets: BasketMatrix, min_count: int, max_len: int | None,
+          budget: _Budget | None = None) -> _Levels:
     matrix = baskets.matrix
     item_counts = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
     frequent = np.flatnonzero(item_counts >= min_count)
     order = frequent[np.argsort(item_counts[frequent], kind="stable")]
-    out = _Levels(order=order, rows={}, counts={})
+    out = _Levels(order=order, rows={}, counts={}, budget=budget)
     n_ranks = len(order)
     if not n_ranks:
         return out
@@ -484,7 +582,10 @@ def _mine(baskets: BasketMatrix, min_count: int, max_len: int | None) -> _Levels
         for seed in _seed_frontiers(a0, a1, vertical, n_ranks, min_count, with_bits, out):
             stack = [seed]
             while stack:
-                stack.extend(reversed(_grow(stack.pop(), min_count, max_len, out)))
+                frontier = stack.pop()
+                if budget is not None:
+                    budget.frontier_bytes = sum(piece[2].nbytes for piece in stack)
+                stack.extend(reversed(_grow(frontier, min_count, max_len, out)))
     return out
 
 
@@ -492,18 +593,36 @@ def _validated_support(min_support: object) -> float:
     return _check_fraction("min_support", min_support, open_low=True)
 
 
+def _budget(memory_budget: object, max_itemsets: object, min_support: float) -> _Budget:
+    if memory_budget is None:
+        memory_budget = default_memory_budget()
+    for name, value in (("memory_budget", memory_budget), ("max_itemsets", max_itemsets)):
+        if value is None and name == "max_itemsets":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
+    return _Budget(int(memory_budget), None if max_itemsets is None else int(max_itemsets),
+                   min_support)
+
+
 def frequent_itemsets(
-    baskets: BasketMatrix, min_support: float, max_len: int | None = None
+    baskets: BasketMatrix, min_support: float, max_len: int | None = None, *,
+    memory_budget: int | None = None, max_itemsets: int | None = None,
 ) -> list[tuple[tuple[int, ...], int]]:
     """All itemsets in at least ``min_support`` of the baskets, as sorted column-index tuples
-    with their basket counts, ordered by length then lexicographically."""
+    with their basket counts, ordered by length then lexicographically.
+
+    Raises ``MiningLimitError`` rather than exceed ``memory_budget`` bytes (default:
+    ``default_memory_budget()``) or ``max_itemsets`` itemsets (default: no cap).
+    """
     min_support = _validated_support(min_support)
     max_len = _check_max_len(max_len, 1)
+    budget = _budget(memory_budget, max_itemsets, min_support)
     if not isinstance(baskets, BasketMatrix):
         raise ValueError(f"baskets must be a BasketMatrix, got {type(baskets).__name__}")
     if baskets.n_baskets == 0:
         return []
-    levels = _mine(baskets, _min_count(min_support, baskets.n_baskets), max_len)
+    levels = _mine(baskets, _min_count(min_support, baskets.n_baskets), max_len, budget)
     result: list[tuple[tuple[int, ...], int]] = []
     with _gc_paused():
         for k in levels.lengths():
@@ -539,12 +658,116 @@ def mine_rules(
     min_confidence: float,
     max_len: int | None = None,
     min_lift: float = 0.0,
+    memory_budget: int | None = None,
+    max_itemsets: int | None = None,
 ) -> list[Rule]:
     """All rules ``antecedents => consequent`` (one consequent item) over itemsets of at most
     ``max_len`` items meeting the support, confidence and lift thresholds.
 
     Sorted by lift, then confidence (both descending), then antecedents and consequent.
+    Raises ``MiningLimitError`` rather than exceed ``memory_budget`` bytes (default:
+    ``default_memory_budget()``) or ``max_itemsets`` itemsets (default: no cap).
     """
+    min_support, min_confidence, max_len, min_lift = _rule_settings(
+        min_support, min_confidence, max_len, min_lift)
+    budget = _budget(memory_budget, max_itemsets, min_support)
+    baskets = _as_matrix(baskets)
+    n = baskets.n_baskets
+    if n == 0:
+        return []
+    levels = _mine(baskets, _min_count(min_support, n), max_len, budget)
+    return _rules(baskets, levels, min_confidence, min_lift)
+
+
+@dataclass(frozen=True)
+class BoundedRules:
+    """Rules mined within the limits, and the support that made them fit.
+
+    :param min_support: the support used: ``requested_support``, or higher when a limit was
+        reached at it (``limit`` then names which: ``memory_budget`` or ``max_itemsets``).
+    :param min_count: the basket count that support stands for.
+    """
+
+    rules: list[Rule]
+    min_support: float
+    requested_support: float
+    min_count: int
+    n_baskets: int
+    limit: str | None = None
+
+    @property
+    def raised(self) -> bool:
+        return self.limit is not None
+
+    def notice(self) -> str | None:
+        """One sentence saying the support was raised, and why; None when it was not."""
+        if self.limit is None:
+            return None
+        what = "memory budget" if self.limit == "memory_budget" else "itemset cap"
+        return (f"min_support raised from {self.requested_support:.6g} to "
+                f"{self.min_support:.6g} (itemsets in at least {self.min_count:,} of "
+                f"{self.n_baskets:,} baskets) to stay within the {what}")
+
+
+def mine_rules_bounded(
+    baskets: Iterable[Iterable[str]] | BasketMatrix,
+    *,
+    min_support: float,
+    min_confidence: float,
+    max_len: int | None = None,
+    min_lift: float = 0.0,
+    memory_budget: int | None = None,
+    max_itemsets: int | None = None,
+) -> BoundedRules:
+    """``mine_rules``, raising the support when a limit is reached at ``min_support``.
+
+    The support is doubled until the itemsets fit, then bisected back down (in basket counts)
+    to the lowest one found that fits; each attempt that does not fit stops at the limit, so
+    the search costs a few bounded runs.
+    """
+    min_support, min_confidence, max_len, min_lift = _rule_settings(
+        min_support, min_confidence, max_len, min_lift)
+    memory_budget = _budget(memory_budget, max_itemsets, min_support).memory_budget
+    baskets = _as_matrix(baskets)
+    n = baskets.n_baskets
+    if n == 0:
+        return BoundedRules([], min_support, min_support, 0, 0)
+    requested = _min_count(min_support, n)
+
+    def attempt(count: int) -> _Levels | MiningLimitError:
+        try:  # every attempt against the same budget, taken once
+            return _mine(baskets, count, max_len,
+                         _budget(memory_budget, max_itemsets, count / n))
+        except MiningLimitError as error:
+            return error
+
+    found = attempt(requested)
+    if not isinstance(found, MiningLimitError):
+        return BoundedRules(_rules(baskets, found, min_confidence, min_lift), min_support,
+                            min_support, requested, n)
+    limit = found.limit
+    low = high = requested  # low: the highest count known not to fit
+    while isinstance(found, MiningLimitError):
+        if high >= n:
+            raise found  # not even the itemsets of every basket fit: the limit is too small
+        low, high = high, min(2 * high, n)
+        found = attempt(high)
+    best = found
+    for _ in range(8):
+        if high - low <= max(1, low // 20):
+            break
+        middle = (low + high) // 2
+        found = attempt(middle)
+        if isinstance(found, MiningLimitError):
+            low = middle
+        else:
+            high, best = middle, found
+    return BoundedRules(_rules(baskets, best, min_confidence, min_lift), high / n,
+                        min_support, high, n, limit)
+
+
+def _rule_settings(min_support: object, min_confidence: object, max_len: object,
+                   min_lift: object) -> tuple[float, float, int | None, float]:
     min_support = _validated_support(min_support)
     min_confidence = _check_fraction("min_confidence", min_confidence, open_low=False)
     max_len = _check_max_len(max_len, 2)
@@ -555,11 +778,13 @@ def mine_rules(
         or min_lift < 0
     ):
         raise ValueError(f"min_lift must be a number >= 0, got {min_lift!r}")
-    baskets = _as_matrix(baskets)
+    return min_support, min_confidence, max_len, float(min_lift)
+
+
+def _rules(baskets: BasketMatrix, levels: _Levels, min_confidence: float,
+           min_lift: float) -> list[Rule]:
+    """Single-consequent rules over the mined itemsets, sorted as ``mine_rules`` documents."""
     n = baskets.n_baskets
-    if n == 0:
-        return []
-    levels = _mine(baskets, _min_count(min_support, n), max_len)
     if not levels.rows:
         return []
     singles = levels.level(1)[1]

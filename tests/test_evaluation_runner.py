@@ -38,7 +38,7 @@ def store_result(sample_workspace):
 
 
 def test_popularity_is_always_the_baseline(store_result):
-    assert list(store_result.metrics) == ["popularity", "cf", "association",
+    assert list(store_result.metrics) == ["popularity", "popularity_count", "cf", "association",
                                           "cf:1+association:0.5"]
 
 
@@ -103,8 +103,8 @@ def test_bad_blends_are_refused(spec, message):
 def test_unknown_strategy_names_the_registered_ones(sample_workspace):
     source = from_workspace(sample_workspace.root)
     split = make_split(source.data, "random", seed=1)
-    with pytest.raises(ValueError,
-                       match="unknown strategy 'magic'.*registered: adaptive, association"):
+    with pytest.raises(ValueError, match="unknown strategy 'magic'.*registered: adaptive, "
+                                         "alternatives, association"):
         run_evaluation(source, split, ["magic"], plugin_manager=PLUGINS)
 
 
@@ -173,7 +173,7 @@ def test_cli_contract_on_baskets(tmp_path):
     assert result.exit_code == 0, result.output
     assert "random holdout, seed 5" in result.output
     body = json.loads(out.read_text())
-    assert list(body) == ["popularity", "association", "cf+association"]
+    assert list(body) == ["popularity", "popularity_count", "association", "cf+association"]
     assert {"ndcg@3", "ndcg@5", "map@5", "coverage@5"} <= set(body["association"])
     assert body["association"]["fit_min_support"] == 0.01
     assert "data:image/png" in page.read_text()

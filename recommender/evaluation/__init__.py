@@ -15,13 +15,14 @@ from .holdout import Holdout, context_for, hit_rates, leave_last_out
 from .metrics import METRICS, bootstrap, coverage, hit_matrix, per_user, popularity_bias
 from .online import funnel, two_proportion_p, wilson
 from .report import html_report, table
-from .runner import BASELINE, Blend, EvaluationResult, evaluate
-from .splits import SPLITS, Split, leave_last, make_split, random, temporal
+from .runner import BASELINE, COUNT_BASELINE, Blend, EvaluationResult, evaluate
+from .splits import SPLITS, Split, leave_last, make_split, random, split_source, temporal
 
 __all__ = [
-    "BASELINE", "METRICS", "SPLITS", "Blend", "EvalData", "EvaluationResult", "Holdout",
+    "BASELINE", "COUNT_BASELINE", "METRICS", "SPLITS", "Blend", "EvalData", "EvaluationResult",
+    "Holdout",
     "Split", "bootstrap", "context_for", "coverage", "evaluate", "from_baskets",
     "from_long_csv", "from_movielens", "from_workspace", "funnel", "hit_matrix", "hit_rates",
     "html_report", "leave_last", "leave_last_out", "load", "make_split", "per_user",
-    "popularity_bias", "random", "table", "temporal", "two_proportion_p", "wilson",
+    "popularity_bias", "random", "split_source", "table", "temporal", "two_proportion_p", "wilson",
 ]

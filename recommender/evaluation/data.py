@@ -12,7 +12,7 @@ import csv
 import gzip
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -44,6 +44,8 @@ class EvalData:
     source: str
     segments: np.ndarray | None = None
     skipped_rows: int = 0
+    #: One basket per customer (a basket file): no time order between baskets or their items.
+    baskets: bool = False
 
     @property
     def n_orders(self) -> int:
@@ -149,8 +151,9 @@ def from_baskets(path: Path, separator: str | None = None) -> EvalData:
             users.append(f"basket{line}")
             items.append(x)
             times.append(line)
-    return _from_pairs(users, items, np.array(times, dtype=np.int64), f"baskets {path}",
-                       path.parent, 0)
+    source = _from_pairs(users, items, np.array(times, dtype=np.int64), f"baskets {path}",
+                         path.parent, 0)
+    return replace(source, baskets=True)
 
 
 def load(path: Path, fmt: str, **csv_options: str | None) -> EvalData:

@@ -17,6 +17,7 @@ HEADLINE = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage",
 def table(result: EvaluationResult) -> str:
     """The headline metrics at each k, one row per strategy, with the protocol above."""
     lines = [f"{key}: {value}" for key, value in result.protocol.items()]
+    lines += [f"note: {note}" for note in result.notes]
     for k in result.ks:
         cols = [f"{m}@{k}" for m in HEADLINE]
         lines.append("")
@@ -88,6 +89,10 @@ def html_report(result: EvaluationResult, title: str = "Offline evaluation") -> 
         parts.append(f"<tr><th>{esc(key)}</th><td style='text-align:left'>"
                      f"{esc(str(value))}</td></tr>")
     parts.append("</table>")
+    if result.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>{esc(note)}</li>" for note in result.notes]
+        parts.append("</ul>")
     for k in result.ks:
         parts.append(f"<h2>Metrics at k = {k}</h2><table><tr><th>strategy</th>")
         parts += [f"<th>{esc(m)}</th>" for m in HEADLINE]

@@ -2,7 +2,9 @@
 
 Each strategy is fitted once on the training data; each strategy or blend is then asked, for
 every evaluated customer, through ``Engine.recommend``: the same eligibility filtering, moment
-and channel handling as in production. Popularity is always included as the baseline.
+and channel handling as in production. Popularity is always included as the baseline, twice:
+as configured (time-decayed) and as plain counts of orders (``popularity_count``), so that no
+ratio against a baseline rests on the decay alone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .holdout import context_for
 from .splits import Split
 
 BASELINE = "popularity"
+#: The plain-count baseline: the popularity strategy without time decay.
+COUNT_BASELINE = "popularity_count"
 SERVABLE_MOMENTS = (Moment.QUERY, Moment.SUCCESS)
 
 
@@ -63,6 +67,8 @@ class EvaluationResult:
     slices: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
     online: list[dict[str, Any]] = field(default_factory=list)
+    #: What a reader must know to trust the numbers: settings changed to fit, empty rows.
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, dict[str, float]]:
         """Each strategy name -> its metrics by name and k (``ndcg@10``), flat: intervals as
@@ -117,8 +123,9 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
     :param progress: called with (stage, done, total) on long loops.
     """
     blends = [Blend.parse(s) for s in strategies]
-    if BASELINE not in {b.name for b in blends}:
-        blends.insert(0, Blend(BASELINE, {BASELINE: 1.0}))
+    for baseline in (COUNT_BASELINE, BASELINE):
+        if baseline not in {b.name for b in blends}:
+            blends.insert(0, Blend(baseline, {baseline: 1.0}))
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"k must be at least 1, got {ks}")
@@ -151,6 +158,9 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
                     plugin_manager=pm, model_version="evaluation")
     result = EvaluationResult(protocol={}, ks=ks)
     try:
+        if COUNT_BASELINE not in engine.strategies and BASELINE in engine.strategies:
+            engine.strategies[COUNT_BASELINE] = _count_baseline(engine.strategies[BASELINE],
+                                                                train)
         unknown = [n for n in needed if n not in engine.strategies]
         if unknown:
             raise ValueError(f"unknown strategy {unknown[0]!r}; registered: "
@@ -160,6 +170,8 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
             engine.strategies[name].fit(train)
             result.fitted[name] = {"seconds": round(time.perf_counter() - started, 3),
                                    **engine.strategies[name].describe()}
+            if result.fitted[name].get("notice"):
+                result.notes.append(f"{name}: {result.fitted[name]['notice']}")
         popularity = np.asarray((train.holdings > 0).sum(axis=0)).ravel() / max(
             train.n_customers, 1)
         orderable = int(train.catalog.orderable.sum())
@@ -174,6 +186,8 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
                     engine, train, users, channels, moment, top_k,
                     lambda done, total, b=blend.name, mo=moment: progress and progress(
                         f"{b} @ {mo}", done, total))
+                if len(users) and not (recommended >= 0).any():
+                    result.notes.append(_empty_note(blend, moment, engine))
                 hits = m.hit_matrix(recommended, relevant)
                 scores = {f"{metric}@{k}": values for k in ks
                           for metric, values in m.per_user(hits, n_rel, k).items()}
@@ -210,11 +224,33 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
     return result
 
 
+def _count_baseline(popularity: Any, train: Any) -> Any:
+    """The popularity strategy with the same settings but no time decay: plain counts."""
+    settings = {key: value for key, value in popularity.describe().items()
+                if key != "half_life_days"}
+    strategy = type(popularity)(train.catalog, **settings, half_life_days=None)
+    strategy.name = COUNT_BASELINE
+    return strategy
+
+
+def _empty_note(blend: Blend, moment: Moment, engine: Engine) -> str:
+    """Why a row of zeros is not a measurement."""
+    idle = [name for name in blend.weights if not engine.strategies[name].serves(moment)]
+    if idle:
+        why = f"{', '.join(idle)} does not serve the {moment} moment"
+    else:
+        why = ("it needs something offline contexts do not carry (item_similarity needs the "
+               "business being acted on, e.g. the product page a query comes from)")
+    return (f"{blend.name} served nothing to any customer at {moment}: its zeros are not a "
+            f"measurement; {why}")
+
+
 def _recommend_all(engine: Engine, train: Any, users: np.ndarray, channels: np.ndarray,
                    moment: Moment, top_k: int, progress: Callable[[int, int], Any]
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Ask the engine for every customer; -1 pads short lists. Also flags, per slot, whether
-    the catalog says the customer could not take it (must never happen)."""
+    the catalog says the customer could not take it (must never happen): on no channel, or
+    not on the calling one without a hand-off to one that can."""
     index = train.catalog.index
     recommended = np.full((len(users), top_k), -1, dtype=np.int64)
     violations = np.zeros((len(users), top_k), dtype=bool)
@@ -222,11 +258,14 @@ def _recommend_all(engine: Engine, train: Any, users: np.ndarray, channels: np.n
     for row, (user, channel) in enumerate(zip(users.tolist(), channels.tolist(), strict=True)):
         context = context_for(train, user, moment=moment, channel=CHANNEL_IDS[channel],
                               slots=min(top_k, 100))
-        served = [index[s.product] for s in engine.recommend(context).suggestions[:top_k]]
+        shown = engine.recommend(context).suggestions[:top_k]
+        served = [index[s.product] for s in shown]
         recommended[row, :len(served)] = served
         if served:
-            codes = engine.catalog.exclusions(context)
-            violations[row, :len(served)] = codes[served] != 0
+            anywhere = engine.catalog.exclusions(context, channels=False)[served] != 0
+            here = engine.catalog.exclusions(context)[served] == 0
+            handed = np.array([s.handoff is not None for s in shown], dtype=bool)
+            violations[row, :len(served)] = anywhere | (~here & ~handed)
         if row % step == 0:
             progress(row, len(users))
     progress(len(users), len(users))
@@ -250,4 +289,4 @@ def _slices(scores: Mapping[str, np.ndarray], channels: np.ndarray,
     return out
 
 
-__all__ = ["BASELINE", "Blend", "EvaluationResult", "arm_json", "evaluate"]
+__all__ = ["BASELINE", "COUNT_BASELINE", "Blend", "EvaluationResult", "arm_json", "evaluate"]

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..training import TrainingData
-from .data import SUCCESS
+from .data import SUCCESS, EvalData
 
 SPLITS = ("temporal", "leave-last", "random")
 
@@ -38,9 +38,10 @@ class Split:
 
 
 def temporal(data: TrainingData, test_fraction: float = 0.2, *,
-             per_customer: bool = False) -> Split:
+             per_customer: bool = False, seed: int = 42) -> Split:
     """Hold out the latest ``test_fraction`` of orders: by one global cut in time, or of
-    each customer's own orders (customers with at least two)."""
+    each customer's own orders (customers with at least two; orders at the same time are
+    ordered at random, seeded)."""
     _check_fraction(test_fraction)
     orders = np.flatnonzero(data.events.kind == SUCCESS)
     ts = data.events.ts[orders]
@@ -52,7 +53,7 @@ def temporal(data: TrainingData, test_fraction: float = 0.2, *,
                     f"before the cut")
         return _make(data, test, protocol, time_based=True, global_cut=cut)
     customer = data.events.customer[orders]
-    order = np.lexsort((ts, customer))
+    order = np.lexsort((_ties(len(orders), seed), ts, customer))
     customer, sorted_orders = customer[order], orders[order]
     starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
     counts = np.diff(np.r_[starts, len(customer)])
@@ -61,18 +62,23 @@ def temporal(data: TrainingData, test_fraction: float = 0.2, *,
     n_test[(counts >= 2) & (n_test == 0)] = 1
     test = sorted_orders[position >= np.repeat(counts - n_test, counts)]
     protocol = (f"temporal per customer: the latest {test_fraction:.0%} of each customer's "
-                f"orders (at least one, customers with two or more) are held out; training "
+                f"orders (at least one, customers with two or more; ties in time drawn at random, "
+                f"seed {seed}) are held out; training "
                 f"keeps each customer's events up to an hour before their first held-out order")
     return _make(data, test, protocol, time_based=True)
 
 
-def leave_last(data: TrainingData, n: int = 1) -> Split:
-    """Hold out each customer's last ``n`` orders (customers with more than ``n``)."""
+def leave_last(data: TrainingData, n: int = 1, *, seed: int = 42) -> Split:
+    """Hold out each customer's last ``n`` orders (customers with more than ``n``).
+
+    Orders at the same time have no last one: among them, those held out are drawn at random
+    (seeded), so a basket's items, which share one time, are not held out by file position.
+    """
     if n < 1:
         raise ValueError(f"leave-last needs n >= 1, got {n}")
     orders = np.flatnonzero(data.events.kind == SUCCESS)
     customer, ts = data.events.customer[orders], data.events.ts[orders]
-    order = np.lexsort((ts, customer))
+    order = np.lexsort((_ties(len(orders), seed), ts, customer))
     customer, sorted_orders = customer[order], orders[order]
     starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
     counts = np.diff(np.r_[starts, len(customer)])
@@ -80,7 +86,8 @@ def leave_last(data: TrainingData, n: int = 1) -> Split:
     keep_n = np.repeat(counts - n, counts)
     test = sorted_orders[(position >= keep_n) & (np.repeat(counts, counts) > n)]
     protocol = (f"leave-last-{n}: each customer's last {n} order(s) held out (customers with "
-                f"more than {n}); training keeps their events up to an hour before the first "
+                f"more than {n}; ties in time drawn at random, seed {seed}); training keeps "
+                f"their events up to an hour before the first "
                 f"held-out one")
     return _make(data, test, protocol, time_based=True)
 
@@ -100,15 +107,48 @@ def make_split(data: TrainingData, kind: str, *, test_fraction: float = 0.2, see
                per_customer: bool = False, leave_out: int = 1) -> Split:
     """Dispatch on ``kind`` (one of ``SPLITS``)."""
     if kind == "temporal":
-        return temporal(data, test_fraction, per_customer=per_customer)
+        return temporal(data, test_fraction, per_customer=per_customer, seed=seed)
     if kind == "leave-last":
-        return leave_last(data, leave_out)
+        return leave_last(data, leave_out, seed=seed)
     if kind == "random":
         return random(data, test_fraction, seed=seed)
     raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {kind!r}")
 
 
+def split_source(source: EvalData, kind: str | None, *, test_fraction: float = 0.2,
+                 seed: int = 42, per_customer: bool = False, leave_out: int = 1) -> Split:
+    """``make_split`` for an evaluation source, choosing the kind when ``kind`` is None:
+    ``temporal``, or for a basket file ``leave-last`` (one random item of each basket).
+
+    A global temporal cut on a basket file is refused: every basket is its own customer, so
+    the held-out baskets belong to customers nobody was trained on and nothing is evaluated.
+    """
+    if source.baskets and kind == "temporal" and not per_customer:
+        raise ValueError(
+            "a global temporal split of a basket file evaluates nobody: each basket is its own "
+            "customer, so every held-out basket is unknown to training; use --split leave-last "
+            "(one random item of each basket held out), --split random, or --per-customer")
+    chosen = kind or ("leave-last" if source.baskets else "temporal")
+    split = make_split(source.data, chosen, test_fraction=test_fraction, seed=seed,
+                       per_customer=per_customer, leave_out=leave_out)
+    if not len(split.users):
+        raise ValueError(
+            f"the {chosen} split leaves no customer to evaluate: {split.held_out_orders} orders "
+            f"held out, {split.cold_users} of their customers unknown to training; choose "
+            f"another split or test fraction")
+    if kind is None and source.baskets:
+        split = replace(split, protocol=(
+            f"basket file, so the split chosen is leave-last (a global temporal cut would "
+            f"evaluate nobody): {split.protocol}"))
+    return split
+
+
 # -- internals --------------------------------------------------------------------------------
+
+def _ties(n: int, seed: int) -> np.ndarray:
+    """A seeded random key that orders events sharing a time."""
+    return np.random.default_rng(seed).random(n)
+
 
 #: Events this close before a held-out order are its own steps (query, transaction): dropped.
 SESSION_SECONDS = 3600
