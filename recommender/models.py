@@ -11,11 +11,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
+from .plugin_info import provenance, provenance_problems
 from .strategy import Strategy
 from .training import TrainingData
+
+log = logging.getLogger("recommender.models")
 
 MANIFEST = "manifest.json"
 TRAIN_LOCK = ".train.lock"
@@ -57,8 +61,16 @@ def train_models(
     *,
     fingerprint: str = "",
     progress: Callable[[str], None] = lambda message: None,
+    sources: Mapping[str, str] | None = None,
+    only: Collection[str] | None = None,
 ) -> Path:
     """Fit and save each strategy into a new version folder, then point ``CURRENT`` at it.
+
+    A strategy whose ``fit`` or ``save`` raises is left out of the version, which is written
+    with the others: the manifest lists it under ``failed`` with its plugin and the error, and
+    serving treats it as untrained. With ``only``, just those strategies are fitted; the
+    others' artifacts are copied, checked, from the current version (``reused_from`` in their
+    manifest entries).
 
     The folder is written under a temporary name and renamed when complete, so a crash
     mid-training never leaves a half-written version that looks usable. Trainings into the
@@ -71,7 +83,9 @@ def train_models(
         for stale in models_root.glob(".*.partial"):
             progress(f"removing {stale.name}, left by an interrupted training")
             shutil.rmtree(stale, ignore_errors=True)
-        return _train(strategies, data, models_root, fingerprint, progress)
+        reuse = _reusable(models_root, strategies, only, data.catalog.ids)
+        return _train(strategies, data, models_root, fingerprint, progress, sources or {},
+                      reuse, frozenset(only or ()))
 
 
 @contextmanager
@@ -89,8 +103,29 @@ def _training_lock(models_root: Path, progress: Callable[[str], None]) -> Iterat
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _reusable(models_root: Path, strategies: Mapping[str, Strategy],
+              only: Collection[str] | None, catalog_ids: Iterable[str]
+              ) -> tuple[Path, dict[str, Any]] | None:
+    """The current version and its manifest, when training ``only`` some strategies."""
+    if only is None:
+        return None
+    unknown = sorted(set(only) - set(strategies))
+    if unknown:
+        raise ModelError(f"cannot train {unknown[0]!r}: not an enabled strategy; enabled: "
+                         f"{', '.join(sorted(strategies))}")
+    source = current_model_dir(models_root)
+    if source is None:
+        raise ModelError(f"{models_root}: no trained version to reuse the other strategies "
+                         f"from; train them all first")
+    manifest = read_manifest(source)
+    if manifest["catalog"] != sorted(catalog_ids):
+        raise ModelError(f"{source}: trained on another catalog; train every strategy")
+    return source, manifest
+
+
 def _train(strategies: Mapping[str, Strategy], data: TrainingData, models_root: Path,
-           fingerprint: str, progress: Callable[[str], None]) -> Path:
+           fingerprint: str, progress: Callable[[str], None], sources: Mapping[str, str],
+           reuse: tuple[Path, dict[str, Any]] | None, only: frozenset[str]) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     version_id = f"{stamp}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:8]}"
     final = models_root / version_id
@@ -103,21 +138,48 @@ def _train(strategies: Mapping[str, Strategy], data: TrainingData, models_root: 
     staging.mkdir()
 
     entries: dict[str, Any] = {}
+    failed: dict[str, Any] = {}
     for name, strategy in strategies.items():
+        folder = staging / name
+        if reuse is not None and name not in only:
+            source, manifest = reuse
+            if name in manifest["strategies"]:
+                shutil.copytree(source / name, folder)
+                entries[name] = {**manifest["strategies"][name],
+                                 "reused_from": manifest["strategies"][name].get(
+                                     "reused_from", source.name)}
+                progress(f"kept {name} from {source.name}")
+            else:
+                progress(f"{name} is not in {source.name}: left untrained")
+            continue
         progress(f"training {name}")
         t0 = time.perf_counter()
-        strategy.fit(data)
-        fit_s = time.perf_counter() - t0
-        folder = staging / name
-        folder.mkdir()
-        strategy.save(folder)
+        try:
+            strategy.fit(data)
+            fit_s = time.perf_counter() - t0
+            folder.mkdir()
+            strategy.save(folder)
+        except Exception as e:  # one plugin's failure must not throw the others' work away
+            shutil.rmtree(folder, ignore_errors=True)
+            error = f"{type(e).__name__}: {e}"[:500]
+            failed[name] = {"plugin": sources.get(name, ""), "error": error}
+            progress(f"training {name} failed (plugin {sources.get(name, '?')!r}): {error}; "
+                     f"the version is written without it")
+            continue
         entries[name] = {
             "class": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
             "parameters": strategy.describe(),
             "fit_seconds": round(fit_s, 3),
+            **provenance(sources.get(name, ""), type(strategy).__module__,
+                         strategy.state_format),
         }
         progress(f"trained {name} in {fit_s:.2f} s")
 
+    if failed and not entries:
+        shutil.rmtree(staging, ignore_errors=True)
+        first, why = next(iter(failed.items()))
+        raise ModelError(f"every strategy failed to train, nothing written; {first} (plugin "
+                         f"{why['plugin']!r}): {why['error']}")
     files = {str(p.relative_to(staging)): _sha256(p)
              for p in sorted(staging.rglob("*")) if p.is_file()}
     manifest = {
@@ -128,6 +190,7 @@ def _train(strategies: Mapping[str, Strategy], data: TrainingData, models_root: 
                  "products": data.n_products, "events": len(data.events)},
         "catalog": sorted(data.catalog.ids),
         "strategies": entries,
+        "failed": failed,
         "libraries": library_versions(),
         "files": files,
     }
@@ -223,18 +286,31 @@ def _check_shape(manifest: Any, path: Path, folder_name: str) -> None:
         raise bad("'catalog'", "must be the list of product ids")
 
 
-def load_models(strategies: Mapping[str, Strategy], model_dir: Path, catalog_ids: list[str]
-                ) -> dict[str, Any]:
+def load_models(strategies: Mapping[str, Strategy], model_dir: Path, catalog_ids: list[str],
+                *, sources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Load every strategy the manifest lists, or raise and load none (all or nothing).
 
     Strategies are loaded into fresh state only if every one succeeds; on error the caller's
     strategies may be partly loaded, so callers load into new instances (see ``Engine``).
+    A strategy saved in another ``state_format`` is refused; one trained by another plugin
+    version is loaded with a warning (logged, and listed in the returned manifest's
+    ``load_warnings``). ``sources`` maps strategy names to their plugins (``Engine.sources``).
     """
     manifest = read_manifest(model_dir)
     if sorted(catalog_ids) != manifest["catalog"]:
         raise ModelError(f"{model_dir}: trained on a different catalog; retrain the models")
-    for name in manifest["strategies"]:
+    warnings = manifest["load_warnings"] = []
+    for name, entry in manifest["strategies"].items():
         if name in strategies:
+            strategy = strategies[name]
+            refusal, warning = provenance_problems(
+                entry, (sources or {}).get(name, entry.get("plugin", "")),
+                type(strategy).__module__, strategy.state_format)
+            if refusal:
+                raise ModelError(f"{model_dir / name}: strategy {name!r} {refusal}")
+            if warning:
+                log.warning("%s: strategy %r %s", model_dir, name, warning)
+                warnings.append(f"{name}: {warning}")
             try:
                 strategies[name].load(model_dir / name)
             except ModelError:

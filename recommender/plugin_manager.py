@@ -7,6 +7,7 @@ override any of them (the built-in context providers are ``trylast``). ``RECOMME
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from collections.abc import Callable, Iterable
@@ -25,9 +26,11 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("channels", "plugins.channels"),
     ("popularity", "plugins.popularity"),
     ("cross_sell", "plugins.cross_sell"),
+    ("alternatives", "plugins.alternatives"),
     ("association", "plugins.association"),
     ("cf", "plugins.cf"),
     ("adaptive", "plugins.adaptive"),
+    ("propensity", "plugins.propensity"),
 )
 
 ENTRY_POINT_GROUP = "recommender"
@@ -45,7 +48,8 @@ def make_plugin_manager(
     :param extra_plugins: ``(name, plugin)`` pairs registered after the others (tests, embedding).
     :param load_entry_points: also load third-party plugins from the ``recommender`` group.
     :param allow: plugin names to load; default from ``RECOMMENDER_PLUGINS``, else all.
-    :raises PluginError: a plugin failed to import or declares a hook the specs do not have.
+    :raises PluginError: a plugin failed to import or declares a hook the specs do not have,
+        or the allow-list names a plugin that is neither built in, installed nor given.
     """
     if allow is None and os.environ.get(ALLOW_LIST_ENV):
         allow = [n.strip() for n in os.environ[ALLOW_LIST_ENV].split(",") if n.strip()]
@@ -64,11 +68,16 @@ def make_plugin_manager(
         except pluggy.PluginValidationError as e:
             raise PluginError(f"plugin {name!r}: {e}") from e
 
+    extra_plugins = list(extra_plugins)
+    installed = list(entry_points(group=ENTRY_POINT_GROUP)) if load_entry_points else []
+    if allowed is not None:
+        _check_allow_list(allowed, [n for n, _ in DEFAULT_PLUGINS] + [ep.name for ep in installed]
+                          + [n for n, _ in extra_plugins])
     for name, module in DEFAULT_PLUGINS:
         if allowed is None or name in allowed:
             register(name, importlib.import_module(module))
     if load_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in installed:
             if allowed is not None and ep.name not in allowed:
                 continue
             try:
@@ -83,6 +92,16 @@ def make_plugin_manager(
     except pluggy.PluginValidationError as e:
         raise PluginError(str(e)) from e
     return pm
+
+
+def _check_allow_list(allowed: set[str], known: list[str]) -> None:
+    unknown = sorted(allowed - set(known))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise PluginError(f"{ALLOW_LIST_ENV}: unknown plugin {unknown[0]!r}; {hint}"
+                      f"known plugins: {', '.join(known)}")
 
 
 def call_each(hook: Any, *, before: Callable[[str], None] | None = None, **kwargs: Any

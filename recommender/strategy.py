@@ -53,6 +53,10 @@ class Strategy(ABC):
 
     name: ClassVar[str] = ""
     moments: ClassVar[frozenset[Moment]] = ALL_MOMENTS
+    #: Version of what ``save`` writes: raise it when a release changes the saved state's
+    #: meaning, and a model saved in another format is refused at load ("retrain") instead of
+    #: being misread. Recorded per strategy in the model manifest.
+    state_format: ClassVar[int] = 1
 
     def fit(self, data: TrainingData) -> Self:
         """Learn from the training data; returns ``self``. Stateless strategies keep this."""
@@ -67,7 +71,8 @@ class Strategy(ABC):
     def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
         """Return up to ``n`` candidates for ``context``, best first.
 
-        :param context: the full TCPC context of the request, already enriched by providers.
+        :param context: the full TCPC context of the request, already enriched by providers;
+            write reasons in ``context.locale`` (``zh-CN`` or ``en``, see ``recommender.i18n``).
         :param n: how many candidates the engine wants; return fewer when there are no more.
         :returns: candidates; ineligible ones are removed by the engine afterwards.
         """

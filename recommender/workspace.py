@@ -5,6 +5,7 @@
     recommender-data/
         catalog.toml   products and their eligibility, prerequisites, conflicts, upgrades
         rules.toml     marketing's cross-sell rules
+        events.toml    service events: guidance, businesses, the agent's likely need
         config.toml    engine limits, channel slots, blend weights, strategy settings
         store.sqlite   customers, terminals, holdings, events, feedback
         models/        one folder per trained version, CURRENT names the one served
@@ -12,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,20 +87,25 @@ class Workspace:
                     raise ModelError(f"{self.models_path}: no trained models; run "
                                      f"'recommender train --dir {self.root}'")
                 return engine
-            manifest = load_models(engine.strategies, model_dir, list(catalog.ids))
+            manifest = load_models(engine.strategies, model_dir, list(catalog.ids),
+                                   sources=engine.sources)
         except BaseException:
             engine.close()
             raise
         engine.model_version = manifest["version"]
+        engine.trained_strategies = frozenset(manifest["strategies"])
+        engine.load_warnings = tuple(manifest["load_warnings"])
         return engine
 
     def train(self, *, plugin_manager: pluggy.PluginManager | None = None,
               progress: Callable[[str], None] = lambda m: None,
-              csv_dir: Path | None = None) -> Path:
+              csv_dir: Path | None = None, only: Collection[str] | None = None) -> Path:
         """Fit every enabled strategy and write a new current model version.
 
         :param csv_dir: learn from the CSV files in this folder (customers.csv,
             terminals.csv, holdings.csv, events.csv) instead of the workspace's store.
+        :param only: fit just these strategies; the others' artifacts are reused from the
+            current version (``recommender.models.train_models``).
         """
         catalog = self.catalog()
         config = self.config()
@@ -117,7 +123,8 @@ class Workspace:
         try:
             strategies = {n: s for n, s in engine.strategies.items() if n in enabled}
             return train_models(strategies, data, self.models_path,
-                                fingerprint=fingerprint, progress=progress)
+                                fingerprint=fingerprint, progress=progress,
+                                sources=engine.sources, only=only)
         finally:
             engine.close()
 

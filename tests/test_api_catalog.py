@@ -42,3 +42,19 @@ def test_strategies_name_their_plugin_moments_and_status(client):
     assert by_name["cf"]["status"] == "ready"
     assert by_name["cf"]["weights"]["success"] > 0
     assert all(s["model_version"] == body["model_version"] for s in body["strategies"])
+
+
+def test_strategies_show_the_weight_each_channel_applies(client, api_workspace):
+    config = api_workspace.config()
+    body = client.get("/v1/strategies").get_json()
+    hotline = config.channel_blend[("success", "hotline")]
+    for strategy in body["strategies"]:
+        effective, name = strategy["effective_weights"], strategy["name"]
+        assert set(effective) == {"query", "transaction", "success", "failure"}
+        # The hotline's own table at the success moment; the moment's table elsewhere.
+        assert effective["success"]["hotline"] == hotline.get(name, 0.0)
+        assert effective["success"]["app"] == strategy["weights"]["success"]
+    by_name = {s["name"]: s for s in body["strategies"]}
+    differs = [n for n in by_name if by_name[n]["effective_weights"]["success"]["hotline"]
+               != by_name[n]["weights"]["success"]]
+    assert differs, "the sample's hotline override changes no weight"

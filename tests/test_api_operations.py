@@ -17,8 +17,11 @@ BODY = {"customer": {"id": "C0000042"}, "channel": "app", "moment": "query"}
 
 #: The API's operations: what the OpenAPI document must publish, no more, no less.
 SPEC_PATHS = {
-    ("/v1/recommendations", "post"), ("/v1/feedback", "post"), ("/v1/products", "get"),
-    ("/v1/products/{product_id}", "get"), ("/v1/strategies", "get"), ("/healthz", "get"),
+    ("/v1/recommendations", "post"), ("/v1/checks", "post"), ("/v1/feedback", "post"),
+    ("/v1/products", "get"),
+    ("/v1/products/{product_id}", "get"), ("/v1/strategies", "get"), ("/v1/plugins", "get"),
+    ("/v1/products/{product_id}/audience", "get"),
+    ("/healthz", "get"),
     ("/readyz", "get"), ("/metrics", "get"), ("/v1/admin/reload", "post"),
 }
 

@@ -1,0 +1,75 @@
+"""Tenure favourites: the businesses most held by customers who joined about as long ago."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from recommender import (
+    Candidate,
+    Catalog,
+    Config,
+    ModelError,
+    RequestContext,
+    Strategy,
+    TrainingData,
+    hookimpl,
+)
+from recommender.i18n import tr
+from recommender.strategy import top_n
+
+
+class TenureStrategy(Strategy):
+    """Share of customers holding each business, per tenure band (months)."""
+
+    name = "tenure"
+
+    def __init__(self, catalog: Catalog, bands: list[int] = (6, 24, 60)):
+        self.catalog = catalog
+        self.bands = np.asarray(sorted(bands), dtype=np.int32)
+        self.shares: np.ndarray | None = None  # bands + 1 rows x businesses
+
+    def fit(self, data: TrainingData) -> Self:
+        band = np.searchsorted(self.bands, data.tenure, side="right")
+        held = data.holdings.tocsr()
+        shares = np.zeros((len(self.bands) + 1, data.n_products))
+        for b in range(len(shares)):
+            rows = held[band == b]
+            if rows.shape[0]:
+                shares[b] = np.asarray(rows.mean(axis=0)).ravel()
+        self.shares = shares
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.shares is not None
+
+    def save(self, directory: Path) -> None:
+        np.save(directory / "shares.npy", self.shares)
+
+    def load(self, directory: Path) -> Self:
+        shares = np.load(directory / "shares.npy")
+        if shares.shape != (len(self.bands) + 1, len(self.catalog)):
+            raise ModelError(f"tenure: shares.npy has shape {shares.shape}, expected "
+                             f"{(len(self.bands) + 1, len(self.catalog))}")
+        self.shares = shares
+        return self
+
+    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+        months = context.customer.tenure_months or 0
+        band = int(np.searchsorted(self.bands, months, side="right"))
+        scores = self.shares[band]
+        held = self.catalog.indices(context.customer.holdings)
+        picks = top_n(scores, n, exclude=held)
+        return [Candidate(self.catalog.ids[i], float(scores[i]),
+                          tr(context.locale, "{share:.0%} of customers with a similar tenure "
+                             "hold it", share=float(scores[i])))
+                for i in picks.tolist()]
+
+
+@hookimpl
+def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
+    settings = config.strategy_settings("tenure")
+    return [TenureStrategy(catalog, **settings)]
