@@ -292,6 +292,9 @@ def configs(base: Mapping[str, Any], weight: float, mode: str,
     # The same generous time budget in every run, so a busy machine never drops a strategy
     # from one run and not another: the comparison is of rankings, not of latency.
     static.setdefault("engine", {}).update(strategy_timeout_ms=5000, context_timeout_ms=5000)
+    # Suggestions only where they can be ordered: the simulated customer answers on the
+    # channel that asked (hand-offs are measured in bench_journeys.py, not here).
+    static.setdefault("handoff", {})["channels"] = []
     adaptive = copy.deepcopy(static)
     for weights in _weight_tables(adaptive["blend"], moments):
         if mode == "replace":
@@ -436,6 +439,7 @@ def run(root: Path, plan: Plan, audit: PolicyAudit, log: Callable[[str], None]) 
                               request_id=f"sim-{r}-{j}")
             # The truth for this request: what the customer may take, and how likely.
             codes = catalog.exclusions(context)
+            any_channel = catalog.exclusions(context, channels=False)
             p = np.minimum(MAX_P, planted(catalog, customer, person.terminal,
                                           context.holdings_after, plan.trend) * person.factor)
             p_eligible = np.where(codes == 0, p, 0.0)
@@ -471,7 +475,9 @@ def run(root: Path, plan: Plan, audit: PolicyAudit, log: Callable[[str], None]) 
             took = []
             for s in result.suggestions:
                 b = catalog.index[s.product]
-                totals["ineligible_shown"] += int(codes[b] != 0)
+                # Not takeable at all, or not here and shown without a way to where it is.
+                totals["ineligible_shown"] += int(
+                    codes[b] != 0 and (s.handoff is None or any_channel[b] != 0))
                 totals["impressions"] += 1
                 totals["expected"] += p_eligible[b]
                 events = [("impression", t)]

@@ -112,6 +112,7 @@ from recommender import (
     ValueTier,
     hookimpl,
 )
+from recommender.i18n import N_, ptr, tr
 from recommender.strategy import top_n
 
 log = logging.getLogger("recommender.adaptive")
@@ -155,29 +156,39 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0, "pooling": True,
 }
 
+#: English words for a channel in a sentence ("on the web hall"); other locales use the
+#: catalogs' channel names (``ptr(locale, "channel", id)``).
 CHANNEL_WORDS = {"app": "app", "web": "web hall", "hotline": "hotline", "sms": "SMS hall",
                  "wechat": "WeChat hall", "store": "store"}
-MOMENT_WORDS = {"query": "during a query", "transaction": "during an order",
-                "success": "after an order", "failure": "after a failed order"}
-PERSONA_WORDS = {"data": "data-oriented", "voice": "voice-oriented",
-                 "product": "product-oriented", "network": "network-oriented",
-                 "price": "price-conscious", "service": "service-oriented"}
-LIFECYCLE_WORDS = {"new": "newly joined", "steady": "long-standing",
-                   "open_request": "with an open service request",
-                   "resolved": "whose service request was just resolved"}
+MOMENT_WORDS = {"query": N_("during a query"), "transaction": N_("during an order"),
+                "success": N_("after an order"), "failure": N_("after a failed order")}
+PERSONA_WHO = {"data": N_("data-oriented customers"), "voice": N_("voice-oriented customers"),
+               "product": N_("product-oriented customers"),
+               "network": N_("network-oriented customers"),
+               "price": N_("price-conscious customers"),
+               "service": N_("service-oriented customers"),
+               "": N_("customers without a persona")}
+LIFECYCLE_WHO = {"new": N_("newly joined customers"), "steady": N_("long-standing customers"),
+                 "open_request": N_("customers with an open service request"),
+                 "resolved": N_("customers whose service request was just resolved")}
 
 
-def segment_words(segment: str, value: str) -> str:
-    """Who the customers of a segment are, in words: "mid-value customers"."""
+def segment_words(segment: str, value: str, locale: str = "en") -> str:
+    """Who the customers of a segment are, in ``locale``: "mid-value customers"."""
     if segment == "value_tier":
-        return f"{value}-value customers"
+        return tr(locale, "{tier}-value customers", tier=ptr(locale, "tier", value))
     if segment == "persona":
-        return f"{PERSONA_WORDS[value]} customers" if value else "customers without a persona"
+        return tr(locale, PERSONA_WHO[value])
     if segment == "lifecycle":
-        words = LIFECYCLE_WORDS[value]
-        return f"customers {words}" if words.startswith(("with", "whose")) else \
-            f"{words} customers"
-    return "customers"
+        return tr(locale, LIFECYCLE_WHO[value])
+    return tr(locale, "customers")
+
+
+def channel_words(channel: str, locale: str) -> str:
+    """The channel as a sentence names it."""
+    if locale == "en":
+        return CHANNEL_WORDS.get(channel, channel)
+    return ptr(locale, "channel", channel)
 
 
 class AdaptiveStrategy(Strategy):
@@ -394,23 +405,30 @@ class AdaptiveStrategy(Strategy):
             return []
         shown = trials.sum()
         average = successes.sum() / shown if shown else 0.0
-        who = segment_words(self.segment, SEGMENTS[self.segment][segment])
-        where = CHANNEL_WORDS.get(context.channel.id, context.channel.id)
-        when = MOMENT_WORDS[context.moment.value]
+        locale = context.locale
+        who = segment_words(self.segment, SEGMENTS[self.segment][segment], locale)
+        where = channel_words(context.channel.id, locale)
+        when = tr(locale, MOMENT_WORDS[context.moment.value])
         ids = self.catalog.ids
         return [Candidate(ids[rows[i]], float(draws[i]),
-                          self._reason(successes[i], trials[i], average, who, where, when))
+                          self._reason(successes[i], trials[i], average, who, where, when,
+                                       locale))
                 for i in picks.tolist()]
 
     def _reason(self, accepted: float, shown: float, average: float, who: str, where: str,
-                when: str) -> str:
+                when: str, locale: str) -> str:
         if shown == 0:
-            return f"new for {who} on the {where}: being tried out"
-        counts = f"{accepted:.0f} of {shown:.0f}"
+            return tr(locale, "new for {who} on the {where}: being tried out", who=who,
+                      where=where)
+        counts = {"accepted": f"{accepted:.0f}", "shown": f"{shown:.0f}"}
         if shown < self.prior_trials:
-            return f"being tried out with {who} on the {where} ({counts} accepted so far)"
-        often = "often " if accepted / shown >= average and accepted > 0 else ""
-        return f"{often}accepted on the {where} by {who} {when} ({counts})"
+            return tr(locale, "being tried out with {who} on the {where} ({accepted} of "
+                      "{shown} accepted so far)", who=who, where=where, **counts)
+        if accepted / shown >= average and accepted > 0:
+            return tr(locale, "often accepted on the {where} by {who} {when} ({accepted} of "
+                      "{shown})", who=who, where=where, when=when, **counts)
+        return tr(locale, "accepted on the {where} by {who} {when} ({accepted} of {shown})",
+                  who=who, where=where, when=when, **counts)
 
     # -- the Strategy contract ----------------------------------------------------------------
 

@@ -344,6 +344,22 @@ def test_pooling_tries_first_in_a_new_cell_what_works_in_the_others(
     assert firsts(pooled, context(moment="success"), n=3)[flop] < 5
 
 
+@pytest.mark.parametrize("segment", list(SEGMENTS))
+def test_reasons_are_written_in_the_request_s_language(store, catalog, segment) -> None:
+    orderable = [p.id for p in catalog if p.orderable]
+    rows = offers("cloud_storage", "mid", 40, 30) + offers("intl_sms", "mid", 5, 0)
+    store.add_rows("feedback", rows)
+    strategy = strategy_on(store, catalog, segment=segment)
+    chinese = context(persona="data").evolve(locale="zh-CN")
+    reasons = {c.product: c.reason for c in strategy.candidates(chinese, len(orderable))}
+    assert reasons["cloud_storage"].endswith("（推荐40次，接受30次）"), reasons["cloud_storage"]
+    assert "手机营业厅" in reasons["cloud_storage"] and "查询时" in reasons["cloud_storage"]
+    assert reasons["intl_sms"].startswith("正在手机营业厅向"), reasons["intl_sms"]
+    untried = next(p for p in orderable if p not in ("cloud_storage", "intl_sms"))
+    assert reasons[untried].startswith("首次在手机营业厅向")
+    assert not any(c.isascii() and c.isalpha() for r in reasons.values() for c in r), reasons
+
+
 def test_a_seeded_strategy_draws_the_same(store: Store, catalog: Catalog) -> None:
     store.add_rows("feedback", offers("cloud_storage", "mid", 30, 10))
     a, b = strategy_on(store, catalog, seed=9), strategy_on(store, catalog, seed=9)
@@ -545,8 +561,11 @@ def test_an_engine_blending_adaptive_serves_only_eligible_suggestions(
             result = engine.recommend(request)
             assert not [e for e in result.errors if e["strategy"] == "adaptive"], result.errors
             codes = engine.eligibility(ctx)
+            anywhere = engine.catalog.exclusions(ctx, channels=False)
             for s in result.suggestions:
-                assert codes[engine.catalog.index[s.product]] == 0, (ctx, s)
+                i = engine.catalog.index[s.product]
+                # or shown with a hand-off (hotline, SMS) to a channel that can take it
+                assert codes[i] == 0 or (s.handoff is not None and anywhere[i] == 0), (ctx, s)
                 served.update(name for name in s.strategies if name == "adaptive")
         assert served["adaptive"] > 100
         strategy = engine.strategies["adaptive"]
