@@ -33,7 +33,17 @@ from recommender.snapshot import (
 from recommender.store import Store
 from recommender.workspace import DEFAULT_DIR, Workspace
 
-from . import admin, docs, feedback, operations, products, recommendations, strategies
+from . import (
+    admin,
+    checks,
+    docs,
+    feedback,
+    operations,
+    plugins,
+    products,
+    recommendations,
+    strategies,
+)
 from .limits import BodyLimit
 from .metrics import Metrics
 from .problems import ProblemApi, problem, without_paths
@@ -113,7 +123,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     app.json.sort_keys = False  # keep the contract's field order: request_id first
     app.json.ensure_ascii = False  # Chinese names readable as sent (the body is UTF-8)
     api = ProblemApi(app)
-    for module in (recommendations, feedback, products, strategies, operations, admin):
+    for module in (recommendations, checks, feedback, products, strategies, plugins, operations,
+                   admin):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
     app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)

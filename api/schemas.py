@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from recommender.attributes import MAX_INLINE_ATTRIBUTES, NAME_PATTERN, value_problem
 from recommender.catalog import ProductKind
 from recommender.context import (
     CHANNEL_IDS,
@@ -20,6 +21,8 @@ from recommender.context import (
     Persona,
     ValueTier,
 )
+from recommender.handoff import ACTIONS
+from recommender.i18n import LOCALES
 from recommender.store import EVENT_ID_PATTERN, MAX_ID_LENGTH, MAX_TAGS, text_problem
 
 
@@ -36,6 +39,8 @@ ID = [validate.Length(min=1, max=MAX_ID_LENGTH), _plain_text]
 FEEDBACK_ACTIONS = ("impression", "click", "accept", "dismiss")
 MAX_HOLDINGS = 500
 EVENT_ID = validate.Regexp(f"^{EVENT_ID_PATTERN.pattern}$")
+#: A service event id: lower case, digits and underscores (``phone_lost``).
+EVENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 def _enum(values: object, description: str, **kwargs: object) -> fields.String:
@@ -50,6 +55,17 @@ class StrictBoolean(fields.Boolean):
     def _deserialize(self, value: object, attr: object, data: object, **kwargs: object) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
+        return value
+
+
+class AttributeValue(fields.Field):
+    """A customer attribute's value: a finite number or a short text (not true/false)."""
+
+    def _deserialize(self, value: object, attr: object, data: object,
+                     **kwargs: object) -> object:
+        problem = value_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
 
 
@@ -72,6 +88,13 @@ class CustomerSchema(StrictSchema):
     holdings = fields.List(
         fields.String(validate=ID), validate=validate.Length(max=MAX_HOLDINGS),
         metadata={"description": "Businesses the customer holds now; replaces the stored list."})
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(f"^{NAME_PATTERN.pattern}$")),
+        values=AttributeValue(), validate=validate.Length(max=MAX_INLINE_ATTRIBUTES),
+        metadata={"description": "The operator's own attributes (name: number or text, at "
+                                 f"most {MAX_INLINE_ATTRIBUTES}); each overrides the stored "
+                                 "one of its name.",
+                  "example": {"age": 42, "region": "north"}})
 
     @validates_schema
     def _identified(self, data: dict, **kwargs: object) -> None:
@@ -104,6 +127,12 @@ class RecommendationRequestSchema(StrictSchema):
         "description": "Also return exclusions with reasons, per-strategy timings and errors."})
     request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"), metadata={
         "description": "Caller's id for this request; generated when absent."})
+    locale = _enum(LOCALES, "Language of every sentence in the answer; the channel's default "
+                            "(config.toml [locale]) when absent.")
+    event = fields.String(validate=validate.Regexp(EVENT_PATTERN), metadata={
+        "description": "A service event the channel knows of (events.toml: phone_lost, "
+                       "suspended, arrears, data_low, roaming_detected...): adds its service "
+                       "guidance and businesses.", "example": "phone_lost"})
 
     @validates_schema
     def _moment_fields(self, data: dict, **kwargs: object) -> None:
@@ -115,9 +144,24 @@ class RecommendationRequestSchema(StrictSchema):
                                   field_name="product")
 
 
+class HandoffSchema(Schema):
+    channel = fields.String(required=True, metadata={
+        "description": "The channel to order it on.", "enum": list(CHANNEL_IDS)})
+    action = fields.String(required=True, metadata={
+        "description": "What the customer does there.", "enum": sorted(set(ACTIONS.values()))})
+    text = fields.String(required=True, metadata={"description": "The sentence to show or say."})
+    link = fields.String(required=True, allow_none=True, metadata={
+        "description": "Deep link, store finder or number (config.toml [handoff.links])."})
+
+
 class SuggestionSchema(Schema):
-    product = fields.String(required=True, metadata={"description": "Business id."})
-    name = fields.String(required=True, metadata={"description": "Display name."})
+    product = fields.String(required=True, metadata={
+        "description": "Business id (a guidance id for kind 'service')."})
+    name = fields.String(required=True, metadata={"description": "Display name, in the locale."})
+    kind = fields.String(required=True, metadata={
+        "enum": ["business", "service"],
+        "description": "business: orderable; service: guidance with a text and a link (not "
+                       "sold; from a service event)."})
     score = fields.Float(required=True, metadata={
         "description": "Arbitration score the list is ranked by: propensity^a x value^b x "
                        "priority^c x relevance^d (config.toml [arbitration]); the propensity "
@@ -127,6 +171,15 @@ class SuggestionSchema(Schema):
                              metadata={"description": "Strategies that proposed it."})
     reasons = fields.List(fields.String(), required=True,
                           metadata={"description": "One reason per proposing strategy."})
+    order_channels = fields.List(fields.String(), required=True, metadata={
+        "description": "The channels that can transact it (empty for guidance)."})
+    handoff = fields.Nested(HandoffSchema, required=True, allow_none=True, metadata={
+        "description": "null when the calling channel can transact it; otherwise where and "
+                       "how to order it (only on channels that allow hand-offs)."})
+    talking_point = fields.String(metadata={
+        "description": "Hotline: the agent's one line about it."})
+    text = fields.String(metadata={"description": "Service guidance: what to do."})
+    link = fields.String(allow_none=True, metadata={"description": "Service guidance: link."})
     components = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={
         "description": "Debug: the factors of score, before their exponents: propensity, "
                        "value, priority, relevance."})
@@ -147,11 +200,50 @@ class StrategyErrorSchema(Schema):
     error = fields.String(required=True)
 
 
+class CheckSchema(Schema):
+    product = fields.String(required=True)
+    name = fields.String(required=True)
+    will_succeed = fields.Boolean(required=True, metadata={
+        "description": "Whether ordering it on this channel will succeed for this customer "
+                       "and terminal."})
+    reason = fields.String(required=True, allow_none=True, metadata={
+        "description": "Machine code of the obstacle (as in ``excluded``), null on success."})
+    detail = fields.String(required=True, allow_none=True, metadata={
+        "description": "The obstacle in a sentence, in the locale."})
+    order_channels = fields.List(fields.String(), required=True)
+    handoff = fields.Nested(HandoffSchema, required=True, allow_none=True, metadata={
+        "description": "When only the channel is in the way (on a hand-off channel): where "
+                       "to order it."})
+    alternatives = fields.List(fields.Nested(SuggestionSchema), required=True, metadata={
+        "description": "When it will fail: what works instead, best first."})
+
+
+class AssistSignalSchema(Schema):
+    kind = fields.String(required=True, metadata={
+        "enum": ["event", "failed_order", "suspended", "data_low", "arrears"]})
+    product = fields.String(allow_none=True)
+    ts = fields.Integer(allow_none=True, metadata={"description": "Unix seconds."})
+    detail = fields.String(required=True)
+
+
+class AssistSchema(Schema):
+    likely_need = fields.String(required=True, allow_none=True, metadata={
+        "description": "Why the caller is probably calling, in one sentence."})
+    signals = fields.List(fields.Nested(AssistSignalSchema), required=True)
+
+
 class RecommendationSchema(Schema):
     request_id = fields.String(required=True)
     model_version = fields.String(required=True)
     moment = fields.String(required=True)
     channel = fields.String(required=True)
+    locale = fields.String(required=True, metadata={"enum": list(LOCALES)})
+    event = fields.String(metadata={"description": "The request's service event."})
+    assist = fields.Nested(AssistSchema, metadata={
+        "description": "Hotline agent assist: the caller's likely need from recent events."})
+    check = fields.Nested(CheckSchema, metadata={
+        "description": "Transaction moment: the pre-order check of the business. When it "
+                       "will fail, ``suggestions`` are the alternatives."})
     experiment = fields.String(metadata={
         "description": "The experiment the request belongs to (config.toml [experiments]); "
                        "absent when none applies. Send it back with the feedback."})
@@ -166,6 +258,23 @@ class RecommendationSchema(Schema):
                           metadata={"description": "Debug: milliseconds per strategy and step."})
     errors = fields.List(fields.Nested(StrategyErrorSchema),
                          metadata={"description": "Debug: strategies skipped and why."})
+
+
+class CheckRequestSchema(StrictSchema):
+    customer = fields.Nested(CustomerSchema, required=True)
+    terminal = fields.Nested(TerminalSchema)
+    channel = _enum(CHANNEL_IDS, "The channel the order would be placed on.", required=True)
+    product = fields.String(required=True, validate=ID, metadata={
+        "description": "The business about to be ordered."})
+    locale = _enum(LOCALES, "Language of the sentences; the channel's default when absent.")
+    request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"))
+
+
+class CheckResponseSchema(Schema):
+    request_id = fields.String(required=True)
+    channel = fields.String(required=True)
+    locale = fields.String(required=True)
+    check = fields.Nested(CheckSchema, required=True)
 
 
 class FeedbackRequestSchema(StrictSchema):
@@ -236,6 +345,10 @@ class ProductSchema(Schema):
     upgrades = fields.List(fields.String(), metadata={"description": "Replaces these."})
     upgraded_by = fields.List(fields.String(), metadata={"description": "Replaced by these."})
     eligibility = fields.Nested(EligibilitySchema)
+    terminal = fields.Dict(keys=fields.String(), metadata={
+        "description": "A device business: the terminal it gives (network, smartphone, os)."})
+    talking_point = fields.String(metadata={"description": "Hotline agent's line template."})
+    talking_point_en = fields.String()
 
 
 class ProductListSchema(Schema):
@@ -248,6 +361,34 @@ class ProductQuerySchema(StrictSchema):
     channel = _enum(CHANNEL_IDS, "Only businesses this channel can transact.")
 
 
+class AudienceQuerySchema(StrictSchema):
+    top = fields.Integer(strict=False, load_default=100, validate=validate.Range(1, 1000),
+                         metadata={"description": "How many customers (at most 1,000; larger "
+                                                  "audiences: recommender target)."})
+    min_score = fields.Float(validate=validate.Range(0, 1), metadata={
+        "description": "Only customers scoring at least this (a probability)."})
+    channel = _enum(CHANNEL_IDS, "Only customers who can take it on this channel.")
+
+
+class AudienceMemberSchema(Schema):
+    rank = fields.Integer(required=True)
+    customer_id = fields.String(required=True)
+    score = fields.Float(required=True, metadata={"description": "Probability of taking it."})
+    strategies = fields.List(fields.String(), required=True)
+    reason = fields.String(required=True)
+
+
+class AudienceSchema(Schema):
+    product = fields.String(required=True)
+    count = fields.Integer(required=True)
+    scanned = fields.Integer(required=True, metadata={"description": "Customers scored."})
+    ineligible = fields.Integer(required=True, metadata={
+        "description": "Customers who cannot take it (held, conflicts, terminal...)."})
+    held_back = fields.Integer(required=True, metadata={
+        "description": "Eligible customers the contact policy holds back."})
+    customers = fields.List(fields.Nested(AudienceMemberSchema), required=True)
+
+
 class StrategySchema(Schema):
     name = fields.String(required=True)
     plugin = fields.String(required=True, metadata={"description": "Plugin that registered it."})
@@ -258,11 +399,41 @@ class StrategySchema(Schema):
         "description": "ready: serving; untrained: enabled but no model; disabled: weight 0."})
     weights = fields.Dict(keys=fields.String(), values=fields.Float(), required=True,
                           metadata={"description": "Blend weight per moment."})
+    effective_weights = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Float()),
+        required=True, metadata={"description": "The weight each channel applies at each "
+                                 "moment: the channel's override where config.toml has one "
+                                 "([blend.<moment>.<channel>]), else the moment's."})
 
 
 class StrategyListSchema(Schema):
     model_version = fields.String(required=True)
     strategies = fields.List(fields.Nested(StrategySchema), required=True)
+
+
+class PluginStrategySchema(Schema):
+    name = fields.String(required=True)
+    training = fields.String(required=True, metadata={
+        "description": "trained in VERSION, not trained, needs no training or not in blend"})
+
+
+class PluginSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "The plugin's registered "
+                                                  "name (its entry-point name)."})
+    module = fields.String(required=True)
+    distribution = fields.String(required=True, allow_none=True, metadata={
+        "description": "The installed distribution shipping it; null for code registered "
+                       "from a script."})
+    version = fields.String(required=True, allow_none=True)
+    builtin = fields.Boolean(required=True)
+    hooks = fields.List(fields.String(), required=True)
+    strategies = fields.List(fields.Nested(PluginStrategySchema), required=True)
+
+
+class PluginListSchema(Schema):
+    model_version = fields.String(required=True, allow_none=True)
+    load_warnings = fields.List(fields.String(), required=True)
+    plugins = fields.List(fields.Nested(PluginSchema), required=True)
 
 
 class HealthSchema(Schema):

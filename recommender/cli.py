@@ -19,6 +19,7 @@ import click
 from .context import CHANNEL_IDS, FailureReason, Moment
 from .engine import RecommendationRequest
 from .errors import RecommenderError
+from .i18n import LOCALES
 from .workspace import DEFAULT_DIR, Workspace
 
 dir_option = click.option(
@@ -90,12 +91,15 @@ def _generate(ws: Workspace, customers: int, seed: int, force: bool) -> dict[str
 def import_(directory: Path, table: str, csv_file: Path) -> None:
     """Import a CSV file into the store: a bad row writes nothing; running it again adds
     nothing twice, so it also completes an interrupted import."""
+    from .attributes import declared_kinds
     from .csvimport import import_file
 
     ws = Workspace(directory)
     catalog = ws.catalog()
+    config = ws.config()
     with ws.store() as store:
-        result = import_file(store, catalog, table, csv_file, progress=_progress)
+        result = import_file(store, catalog, table, csv_file, progress=_progress,
+                             attribute_kinds=declared_kinds(config.raw, config.source))
     _progress(f"{table}: {result.rows:,} rows, {result.stored:,} new or updated, "
               f"{result.transactions} transactions (longest "
               f"{result.longest_transaction_s * 1000:.0f} ms), written in "
@@ -112,23 +116,38 @@ def import_(directory: Path, table: str, csv_file: Path) -> None:
 @click.option("--activate", is_flag=True,
               help="Also serve the new version: check it with the workspace files and "
                    "publish both to every worker of a running server (as a reload does).")
+@click.option("--strategies", "only", default=None, metavar="NAME[,NAME...]",
+              help="Fit only these strategies; copy the others from the current version.")
 @friendly_errors
-def train(directory: Path, csv_dir: Path | None, activate: bool) -> None:
+def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | None) -> None:
     """Fit every enabled strategy on the store and write a new model version.
 
     The new version becomes the newest trained one (CURRENT); a running server keeps serving
     what it serves until it is reloaded, unless --activate is given (or config.toml has
-    [training] activate = true).
+    [training] activate = true). A strategy whose training fails is left out of the version,
+    which is written with the others but not activated; the exit status is then 1.
     """
     ws = Workspace(directory)
     activate = activate or _activate_by_config(ws)
+    names = None if only is None else [n.strip() for n in only.split(",") if n.strip()]
+    if names is not None and not names:
+        raise click.BadParameter("name at least one strategy", param_hint="--strategies")
     t0 = time.perf_counter()
-    model_dir = ws.train(progress=_progress, csv_dir=csv_dir)
+    model_dir = ws.train(progress=_progress, csv_dir=csv_dir, only=names)
+    failed = json.loads((model_dir / "manifest.json").read_text()).get("failed", {})
     out: dict[str, Any] = {"model_dir": str(model_dir), "version": model_dir.name,
                            "seconds": round(time.perf_counter() - t0, 2)}
-    if activate:
+    if failed:
+        out["failed"] = failed
+    elif activate:
         out["activated"] = _activate(ws, model_dir.name)
-    click.echo(json.dumps(out))
+    click.echo(json.dumps(out, ensure_ascii=False))
+    if failed:
+        names = ", ".join(f"{n} (plugin {f['plugin']!r})" for n, f in failed.items())
+        click.echo(f"Error: training failed for {names}; {model_dir.name} was written without "
+                   f"{'it' if len(failed) == 1 else 'them'}"
+                   + (" and not activated" if activate else ""), err=True)
+        sys.exit(1)
 
 
 def _activate_by_config(ws: Workspace) -> bool:
@@ -170,17 +189,42 @@ def _activate(ws: Workspace, version: str) -> bool:
               type=click.Choice([r.value for r in FailureReason]),
               help="Why the order failed (failure moment).")
 @click.option("--k", default=None, type=click.IntRange(1), help="How many suggestions.")
+@click.option("--locale", default=None, type=click.Choice(LOCALES),
+              help="Language of the sentences [default: the channel's, config.toml [locale]].")
+@click.option("--event", default=None, help="A service event of events.toml (phone_lost...).")
 @click.option("--debug", is_flag=True, help="Also show exclusions, timings and errors.")
 @friendly_errors
 def recommend(directory: Path, customer_id: str, channel: str, moment: str,
               product: str | None, failure_reason: str | None, k: int | None,
-              debug: bool) -> None:
+              locale: str | None, event: str | None, debug: bool) -> None:
     """Print the JSON the HTTP API returns for one request."""
     with Workspace(directory).engine(require_models=True) as engine:
         result = engine.recommend(RecommendationRequest(
             customer_id=customer_id, channel=channel, moment=moment, product=product,
-            failure_reason=failure_reason, k=k, debug=debug))
+            failure_reason=failure_reason, k=k, debug=debug, locale=locale, event=event))
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+
+
+@main.command()
+@dir_option
+@click.option("--customer", "customer_id", required=True, help="Customer id.")
+@click.option("--channel", required=True, type=click.Choice(CHANNEL_IDS))
+@click.option("--product", required=True, help="The business about to be ordered.")
+@click.option("--locale", default=None, type=click.Choice(LOCALES),
+              help="Language of the sentences [default: the channel's].")
+@friendly_errors
+def check(directory: Path, customer_id: str, channel: str, product: str,
+          locale: str | None) -> None:
+    """Print the pre-order check POST /v1/checks returns: will the order succeed, why not,
+    and what works instead."""
+    with Workspace(directory).engine(require_models=True) as engine:
+        context, _ = engine.build_context(RecommendationRequest(
+            customer_id=customer_id, channel=channel, moment="transaction", product=product,
+            locale=locale))
+        result = engine.check(context)
+    click.echo(json.dumps({"request_id": context.request_id, "channel": channel,
+                           "locale": context.locale, "check": result.to_dict()},
+                          ensure_ascii=False, indent=2))
 
 
 @main.command()
@@ -201,12 +245,17 @@ def recommend(directory: Path, customer_id: str, channel: str, moment: str,
               type=click.Choice(["csv", "json"]))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output.")
+@click.option("--memory-budget-mb", type=click.FloatRange(0, min_open=True),
+              help="Stop with an error rather than use more memory for itemsets and rules "
+                   "[default: a quarter of the available memory, at most 2048].")
+@click.option("--max-itemsets", type=click.IntRange(1),
+              help="Stop with an error beyond this many frequent itemsets [default: no cap].")
 @friendly_errors
 def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
           min_confidence: float, min_lift: float, max_len: int | None, fmt: str,
-          out: Path | None) -> None:
+          out: Path | None, memory_budget_mb: float | None, max_itemsets: int | None) -> None:
     """Mine association rules X => y (support, confidence, lift) for analysts."""
-    from .mining import mine_rules, read_baskets
+    from .mining import MiningLimitError, mine_rules, read_baskets
 
     if (baskets_file is None) == (directory is None):
         raise click.UsageError("give exactly one of --baskets FILE or --dir DIR")
@@ -219,8 +268,14 @@ def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
             raise click.ClickException(f"{ws.store_path}: no store in this workspace")
         with ws.store() as store:
             baskets = store.holding_baskets()
-    found = mine_rules(baskets, min_support=min_support, min_confidence=min_confidence,
-                       max_len=max_len, min_lift=min_lift)
+    budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
+    try:
+        found = mine_rules(baskets, min_support=min_support, min_confidence=min_confidence,
+                           max_len=max_len, min_lift=min_lift, memory_budget=budget,
+                           max_itemsets=max_itemsets)
+    except MiningLimitError as e:
+        raise e.named(min_support="--min-support", max_len="--max-len",
+                      memory_budget="--memory-budget-mb", max_itemsets="--max-itemsets") from None
     if out is None:
         _write_rules(found, sys.stdout, fmt)
     else:
@@ -283,7 +338,8 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 @click.option("--weight-column", default="weight", show_default=True,
               help="Rows with a weight of 0 or less are skipped (returns); '' for none.")
 @click.option("--split", "split_kind", type=click.Choice(["temporal", "leave-last", "random"]),
-              default="temporal", show_default=True)
+              default=None, help="Default: temporal; for a basket file, leave-last (one random "
+              "item of each basket held out).")
 @click.option("--per-customer", is_flag=True,
               help="Temporal split per customer instead of one global cut in time.")
 @click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(
@@ -299,7 +355,11 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 @click.option("--moments", default="query", show_default=True,
               help="Moments to ask at: query and/or success; the first is the headline.")
 @click.option("--param", "params", multiple=True, metavar="STRATEGY.KEY=VALUE",
-              help="Override a strategy setting, e.g. cf.factors=64 (repeatable).")
+              help="Override a strategy setting, e.g. cf.factors=64 (repeatable; "
+                   "--list-params shows them all).")
+@click.option("--list-params", is_flag=True, is_eager=True, expose_value=False,
+              callback=lambda ctx, _, value: _list_params(ctx) if value else None,
+              help="Print every strategy's settings (the --param keys) and exit.")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(0),
               help="Bootstrap resamples for the confidence intervals (0: none).")
 @click.option("--max-users", default=None, type=click.IntRange(1),
@@ -312,7 +372,7 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
 def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | None,
              input_format: str,
              user_column: str, item_column: str, time_column: str, weight_column: str,
-             split_kind: str, per_customer: bool, test_fraction: float, leave_out: int,
+             split_kind: str | None, per_customer: bool, test_fraction: float, leave_out: int,
              seed: int, ks: str, strategies: str, moments: str, params: tuple[str, ...],
              bootstrap: int, max_users: int | None, json_file: Path | None,
              html_file: Path | None) -> None:
@@ -338,8 +398,8 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
                          timestamp=time_column, weight=weight_column or None)
     source = _with_params(source, params)
     try:
-        split = ev.make_split(source.data, split_kind, test_fraction=test_fraction, seed=seed,
-                              per_customer=per_customer, leave_out=leave_out)
+        split = ev.split_source(source, split_kind, test_fraction=test_fraction, seed=seed,
+                                per_customer=per_customer, leave_out=leave_out)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--split/--test-fraction") from None
     click.echo(f"split: {split.protocol}", err=True)
@@ -374,6 +434,13 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
         click.echo(f"wrote {html_file}", err=True)
 
 
+def _list_params(ctx: click.Context) -> None:
+    from .strategy_settings import registered_settings, settings_markdown
+
+    click.echo(settings_markdown(registered_settings()), nl=False)
+    ctx.exit()
+
+
 def _with_params(source: Any, params: tuple[str, ...]) -> Any:
     """Apply --param strategy.key=value overrides to the evaluation's configuration."""
     import dataclasses
@@ -382,6 +449,11 @@ def _with_params(source: Any, params: tuple[str, ...]) -> Any:
 
     if not params:
         return source
+    from .strategy_settings import registered_settings
+
+    known: dict[str, list[str]] = {}
+    for setting in registered_settings():
+        known.setdefault(setting.strategy, []).append(setting.key)
     raw = {key: dict(value) if isinstance(value, dict) else value
            for key, value in source.config.raw.items()}
     strategies = {name: dict(v) for name, v in raw.get("strategies", {}).items()}
@@ -391,6 +463,10 @@ def _with_params(source: Any, params: tuple[str, ...]) -> Any:
         if not sep or not dot or not name or not key:
             raise click.BadParameter(f"expected STRATEGY.KEY=VALUE, got {param!r}",
                                      param_hint="--param")
+        if name in known and key not in known[name]:
+            raise click.BadParameter(f"{param!r}: {name} has no setting {key!r}; it takes "
+                                     f"{', '.join(known[name])} (see --list-params)",
+                                     param_hint="--param")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -399,6 +475,135 @@ def _with_params(source: Any, params: tuple[str, ...]) -> Any:
     raw["strategies"] = strategies
     config = Config.from_dict(raw, root=source.config.root)
     return dataclasses.replace(source, config=config)
+
+
+def _products(values: tuple[str, ...]) -> list[str]:
+    """``--product a --product b`` or ``--product a,b``."""
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
+
+
+def _outbound_engine(ws: Workspace) -> Any:
+    """The engine with the current models, and its trained bulk scorer (propensity)."""
+    from .errors import ModelError
+
+    engine = ws.engine(require_models=True)
+    scorer = engine.strategies.get("propensity")
+    if scorer is None or not scorer.is_fitted:
+        engine.close()
+        raise ModelError(f"{ws.models_path}: the current model version has no trained "
+                         f"propensity strategy; run 'recommender train --dir {ws.root}' "
+                         f"(it is trained unless [targeting] strategies leaves it out)")
+    return engine, scorer
+
+
+@main.command()
+@dir_option
+@click.option("--product", "products", multiple=True, required=True,
+              help="Business to target (repeat, or comma-separate, for several).")
+@click.option("--top", default=None, type=click.IntRange(1),
+              help="How many customers per business.")
+@click.option("--min-score", default=None, type=click.FloatRange(0, 1),
+              help="Every customer scoring at least this (a probability).")
+@click.option("--customers", "customers_file",
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Only these customers: a CSV of ids (header 'id'), or customers with "
+                   "their own columns (the customers.csv format), scored as given.")
+@click.option("--channel", default=None, type=click.Choice(CHANNEL_IDS),
+              help="Leave out customers who cannot take it on this channel.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this .csv or .parquet file instead of standard output.")
+@friendly_errors
+def target(directory: Path, products: tuple[str, ...], top: int | None,
+           min_score: float | None, customers_file: Path | None, channel: str | None,
+           out: Path | None) -> None:
+    """Rank the customers to offer a business to: eligible ones only, the contact policy
+    respected, best first, with score, strategies and reasons."""
+    from .attributes import declared_kinds
+    from .batch import OfferWriter
+    from .targeting import TARGET_COLUMNS, read_customers
+    from .targeting import target as run_target
+
+    if top is None and min_score is None:
+        raise click.UsageError("give --top N or --min-score S (or both)")
+    ws = Workspace(directory)
+    t0 = time.perf_counter()
+    engine, scorer = _outbound_engine(ws)
+    with engine:
+        store, catalog, config = engine.store, engine.catalog, engine.config
+        customers = None
+        if customers_file is not None:
+            customers = read_customers(customers_file, store, catalog,
+                                       declared_kinds(config.raw, config.source))
+        total = len(customers) if isinstance(customers, list) else \
+            customers.data.n_customers if customers is not None else store.count("customers")
+        with click.progressbar(length=total, label="  scoring", file=sys.stderr) as bar:
+            audiences = run_target(store, catalog, config, scorer, _products(products),
+                                   top=top, min_score=min_score, customers=customers,
+                                   channel=channel, progress=bar.update)
+    rows = [row for audience in audiences for row in audience.rows()]
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in TARGET_COLUMNS]
+    if out is None:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(TARGET_COLUMNS)
+        writer.writerows((p, r, c, f"{s:.6g}", st, why) for p, r, c, s, st, why in rows)
+    else:
+        with OfferWriter(out, TARGET_COLUMNS, ("str", "int", "str", "float", "str", "str")
+                         ) as writer:
+            writer.write(columns)
+    summary = {"products": [{k: v for k, v in a.to_dict().items() if k != "customers"}
+                            for a in audiences],
+               "seconds": round(time.perf_counter() - t0, 2)}
+    if isinstance(customers, list) and audiences:
+        summary["not_found"] = len(set(customers)) - audiences[0].scanned
+    if out is not None:
+        summary["out"] = str(out)
+    click.echo(json.dumps(summary), err=out is None)
+
+
+@main.command()
+@dir_option
+@click.option("--channel", required=True, type=click.Choice(CHANNEL_IDS),
+              help="The channel the offers are for (its eligibility and policy).")
+@click.option("--moment", default="query", show_default=True,
+              type=click.Choice([m.value for m in Moment]),
+              help="The moment the offers are for (the policy's exempt moments).")
+@click.option("--k", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Offers per customer.")
+@click.option("--customers", "customers_file",
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Only these customers: a CSV of ids (header 'id').")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .csv or .parquet file to write.")
+@click.option("--page", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Customers read, scored and written at a time (bounds memory).")
+@friendly_errors
+def batch(directory: Path, channel: str, moment: str, k: int, customers_file: Path | None,
+          out: Path, page: int) -> None:
+    """Next-best offers for every customer (or a file of ids) on one channel: top-k each,
+    eligible and within the contact policy, for a front-end cache or an SMS send."""
+    from .batch import batch as run_batch
+    from .errors import ImportRowError
+    from .targeting import read_customers
+
+    ws = Workspace(directory)
+    engine, scorer = _outbound_engine(ws)
+    with engine:
+        store, catalog, config = engine.store, engine.catalog, engine.config
+        ids = None
+        if customers_file is not None:
+            ids = read_customers(customers_file, store, catalog)
+            if not isinstance(ids, list):
+                raise ImportRowError(str(customers_file), 1, None,
+                                     "batch takes a file of ids (one column, header 'id')")
+        total = len(set(ids)) if ids is not None else store.count("customers")
+        with click.progressbar(length=total, label="  customers", file=sys.stderr) as bar:
+            result = run_batch(store, catalog, config, scorer, out, channel=channel,
+                               moment=moment, k=k, ids=ids, page=page, progress=bar.update)
+    click.echo(json.dumps({"out": result.path, "customers": result.customers,
+                           "offers": result.offers, "without_offer": result.without_offer,
+                           "seconds": round(result.seconds, 2)}))
 
 
 @main.command()
@@ -481,6 +686,71 @@ def _check_and_publish(settings: Any) -> None:
                                        make_plugin_manager()).activate()
         engine.close()
     _progress(f"serving model {record.version}, files {record.snapshot[:12]}")
+
+
+@main.command()
+@dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@friendly_errors
+def plugins(directory: Path, as_json: bool) -> None:
+    """List every registered plugin: its distribution and version, the hooks it implements,
+    its strategies and whether each is trained in the current model."""
+    from .plugin_info import engine_plugins
+
+    ws = Workspace(directory)
+    with (ws.engine() if ws.exists() else _bare_engine()) as engine:
+        infos = engine_plugins(engine)
+        version = engine.model_version if engine.trained_strategies else None
+        warnings = engine.load_warnings
+    if as_json:
+        click.echo(json.dumps({"model_version": version, "load_warnings": list(warnings),
+                               "plugins": [i.as_dict() for i in infos]},
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo(f"model: {version or 'none trained'}"
+               + ("" if ws.exists() else f" (no workspace in {directory})"))
+    rows = [("plugin", "distribution", "hooks", "strategies")]
+    for info in infos:
+        where = f"{info.distribution or '(not installed)'} {info.version or ''}".strip()
+        strategies = ", ".join(f"{s} ({info.training[s]})" for s in info.strategies)
+        rows.append((info.name + ("" if info.builtin else " *"), where, ", ".join(info.hooks),
+                     strategies or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  "
+                   + row[3])
+    if any(not i.builtin for i in infos):
+        click.echo("* installed separately (entry point or registered by the host)")
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--out", "parent", default=".", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the package recommender-NAME into.")
+@friendly_errors
+def new_plugin(name: str, parent: Path) -> None:
+    """Write a strategy plugin package: entry point, a learning strategy with validated
+    settings, and tests on the testing kit's trained sample operator."""
+    from .scaffold import write_plugin
+
+    folder = write_plugin(name, parent)
+    click.echo(f"wrote {folder}\n  pip install -e \"{folder}[test]\" && "
+               f"python -m pytest {folder}/tests")
+
+
+def _bare_engine() -> Any:
+    """An engine over the built-in defaults, to list plugins outside any workspace."""
+    from .catalog import Catalog
+    from .engine import Engine
+    from .sampledata import write_workspace_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_workspace_files(Path(tmp))
+        catalog = Catalog.from_toml(Path(tmp) / "catalog.toml")
+    return Engine(catalog)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,7 @@ def test_training_benchmark(tmp_path):
                           tmp_path=tmp_path)
     assert results["train"][0]["customers"] == 2000 and results["train"][0]["total_s"] > 0
     assert {r["threads"] for r in results["cf_threads"]} == {1, 2}
+    assert results["store_read"][0]["bulk_s"] > 0 and results["store_read"][0]["events"] > 0
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
@@ -55,3 +56,22 @@ def test_contact_policy_benchmark(tmp_path):
     assert "COVERING INDEX feedback_by_customer" in " ".join(results["plan"])
     assert results["events"] == 100_000
     assert [r["step"].split(",")[0] for r in results["rows"]][-3:] == ["recommendation"] * 3
+
+
+def test_outbound_benchmark(tmp_path):
+    stdout, results = run("bench_outbound.py", "--work", str(tmp_path / "ops"),
+                          tmp_path=tmp_path)
+    assert "| batch |" in stdout and "speed-up" in stdout
+    assert [(r["customers"], r["what"]) for r in results["results"]] == [
+        (2000, "target"), (2000, "batch"), (5000, "target"), (5000, "batch")]
+    assert all(r["rows"] > 0 and r["rss_peak_mib"] > 0 for r in results["results"])
+
+
+def test_journeys_benchmark(tmp_path):
+    stdout, rows = run("bench_journeys.py", "--work", str(tmp_path / "ws"), tmp_path=tmp_path)
+    assert [r["peer"] for r in rows] == ["web, transaction", "app, transaction, check passes",
+                                         "app, failure, without alternatives", "app, query, en"]
+    for r in rows:
+        assert r["p50_ms"] > 0 and r["peer_p50_ms"] > 0 and r["ratio"] > 0
+        assert r["request"] in stdout
+

@@ -80,7 +80,8 @@ def test_quickstart_shows_every_moment_and_eligibility(tmp_path: Path) -> None:
     for moment in ("query", "transaction", "success", "failure"):
         assert f"· {moment}" in out, moment
     assert "feature phone" in out and "4G smartphone" in out
-    assert "needs a 5G terminal" in out or "needs a smartphone" in out
+    # the sample operator speaks Chinese ([locale] default = "zh-CN")
+    assert "需要5G手机" in out or "需要智能手机" in out
     assert "Traceback" not in out
 
 
