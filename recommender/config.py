@@ -29,6 +29,7 @@ plugin manager built with fewer plugins) is accepted and, as before, does nothin
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import tomllib
 from collections.abc import Mapping
@@ -163,9 +164,31 @@ class Config:
         keys += [(f"strategies.{name}", name) for name in self.raw.get("strategies", {})]
         return keys
 
-    def strategy_settings(self, name: str) -> dict[str, Any]:
-        """The ``[strategies.<name>]`` table (a copy; empty if absent)."""
-        return copy.deepcopy(dict(self.raw.get("strategies", {}).get(name, {})))
+    def strategy_settings(self, name: str, schema: Any = None) -> dict[str, Any]:
+        """The ``[strategies.<name>]`` table (a copy; empty if absent).
+
+        With ``schema`` (a marshmallow ``Schema`` class, as a strategy's ``settings_schema``),
+        the table loaded through it: defaults filled in, values converted and checked.
+
+        :raises ConfigError: naming the file and ``strategies.<name>.<key>``: an unknown key
+            (with a "did you mean"), or a value the schema refuses.
+        """
+        table = copy.deepcopy(dict(self.raw.get("strategies", {}).get(name, {})))
+        if schema is None:
+            return table
+        from marshmallow import RAISE, ValidationError
+
+        try:
+            return schema(unknown=RAISE).load(table)
+        except ValidationError as e:
+            key, problems = sorted(e.normalized_messages().items())[0]
+            message = "; ".join(map(str, problems if isinstance(problems, list) else [problems]))
+            if message == "Unknown field.":
+                known = sorted(schema().fields)
+                close = difflib.get_close_matches(key, known, n=1)
+                message = (f"unknown key; {f'did you mean {close[0]!r}? ' if close else ''}"
+                           f"known: {', '.join(known)}")
+            raise ConfigError(self.source, f"strategies.{name}.{key}", message) from None
 
     @classmethod
     def load(cls, path: str | Path | None) -> Config:

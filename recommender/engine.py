@@ -279,6 +279,9 @@ class Engine:
                 self.strategies[strategy.name] = strategy
                 self.sources[strategy.name] = plugin_name
         self._check_strategy_names()
+        for name, strategy in self.strategies.items():
+            if strategy.settings_schema is not None:  # [strategies.<name>] checked here
+                self.config.strategy_settings(name, strategy.settings_schema)
         #: The service events table (``recommender.events``), checked against the catalog.
         self.events = Events.from_config(self.config, catalog)
         self._experiments: tuple[Config, Experiments] | None = None

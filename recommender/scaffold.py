@@ -42,12 +42,11 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 from recommender import (
     Candidate,
     Catalog,
     Config,
-    ConfigError,
     ModelError,
     RequestContext,
     Strategy,
@@ -73,6 +72,7 @@ class {klass}(Strategy):
 
     name = NAME
     state_format = 1  # raise it when what save() writes changes meaning
+    settings_schema = Settings  # [strategies.{name}] checked when the engine is built
 
     def __init__(self, catalog: Catalog, recent_months: int = 12, recent_weight: float = 2.0):
         self.catalog = catalog
@@ -115,13 +115,8 @@ class {klass}(Strategy):
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    try:
-        settings = Settings().load(config.strategy_settings(NAME))
-    except ValidationError as e:
-        key, problems = next(iter(e.messages.items()))
-        raise ConfigError(config.source, f"strategies.{{NAME}}.{{key}}",
-                          "; ".join(map(str, problems))) from None
-    return [{klass}(catalog, **settings)]
+    # Checked against Settings: an unknown key or a bad value names the file and key.
+    return [{klass}(catalog, **config.strategy_settings(NAME, Settings))]
 '''
 
 CONFTEST = '''"""What the testing kit (``recommender.testing``) adds to its sample operator."""
@@ -173,11 +168,16 @@ def test_served_over_http(recommender_client) -> None:
     assert any("{name}" in s["strategies"] for s in response.get_json()["suggestions"])
 
 
-def test_bad_settings_name_the_file_and_key(recommender_workspace) -> None:
-    config = Config.from_dict({{"strategies": {{"{name}": {{"recent_months": 0}}}}}},
-                              source="config.toml")
-    with pytest.raises(ConfigError, match=r"config.toml, strategies.{name}.recent_months"):
+@pytest.mark.parametrize(("table", "message"), [
+    ({{"recent_months": 0}}, "strategies.{name}.recent_months: Must be greater than or equal"),
+    ({{"recent_month": 6}}, "strategies.{name}.recent_month: unknown key; did you mean "
+                          "'recent_months'?"),
+])
+def test_bad_settings_name_the_file_and_key(recommender_workspace, table, message) -> None:
+    config = Config.from_dict({{"strategies": {{"{name}": table}}}}, source="config.toml")
+    with pytest.raises(ConfigError) as info:
         recommender_{name}.register_strategies(config, recommender_workspace.catalog())
+    assert str(info.value).startswith(f"config.toml, {{message}}"), info.value
 '''
 
 README = '''# recommender-{dash}

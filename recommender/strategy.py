@@ -57,6 +57,11 @@ class Strategy(ABC):
     #: meaning, and a model saved in another format is refused at load ("retrain") instead of
     #: being misread. Recorded per strategy in the model manifest.
     state_format: ClassVar[int] = 1
+    #: A marshmallow ``Schema`` class for the ``[strategies.<name>]`` table, or None. When set,
+    #: the engine checks the table with it when it is built (an unknown key or a bad value is
+    #: a ConfigError naming the file and key), and ``config.strategy_settings(name,
+    #: cls.settings_schema)`` gives the checked settings with defaults filled in.
+    settings_schema: ClassVar[Any] = None
 
     def fit(self, data: TrainingData) -> Self:
         """Learn from the training data; returns ``self``. Stateless strategies keep this."""

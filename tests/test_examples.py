@@ -42,7 +42,7 @@ def test_a_scaffolded_plugin_passes_its_own_tests(tmp_path: Path) -> None:
         (plugin / "pyproject.toml").read_text()
     tested = run_tests(plugin, tmp_path)
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
-    assert "3 passed" in tested.stdout
+    assert "4 passed" in tested.stdout
 
 
 @pytest.mark.parametrize(("name", "message"), [

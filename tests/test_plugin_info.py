@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from api_support import copy_workspace
 from click.testing import CliRunner
+from marshmallow import Schema, fields, validate
 
 from recommender import (
     Candidate,
@@ -195,3 +196,51 @@ def test_an_allow_list_without_channel_settings_says_so_not_unknown_channel(
     assert result.exit_code == 1
     assert "no loaded plugin provides channel settings" in result.output
     assert "unknown channel" not in result.output
+
+
+class Schematic(Counter):
+    """A strategy declaring its settings: checked when the engine is built."""
+
+    name = "schematic"
+
+    class settings_schema(Schema):  # noqa: N801 - the ClassVar the engine reads
+        window_days = fields.Integer(load_default=30, validate=validate.Range(min=1))
+        label = fields.String(load_default="hello")
+
+
+class SchematicPlugin:
+    @hookimpl
+    def register_strategies(self, catalog):
+        return [Schematic(catalog)]
+
+
+@pytest.mark.parametrize(("table", "key", "message"), [
+    ({"window_day": 3}, "window_day", "unknown key; did you mean 'window_days'? known: label, "
+                                      "window_days"),
+    ({"window_days": 0}, "window_days", "Must be greater than or equal to 1."),
+    ({"window_days": "soon"}, "window_days", "Not a valid integer."),
+    ({"colour": "red"}, "colour", "unknown key; known: label, window_days"),
+])
+def test_declared_settings_are_checked_when_the_engine_is_built(
+        catalog, table, key, message) -> None:
+    from recommender import Config, ConfigError, Engine
+
+    config = Config.from_dict({"strategies": {"schematic": table}}, source="config.toml")
+    pm = make_plugin_manager(load_entry_points=False,
+                             extra_plugins=[("schematic", SchematicPlugin())])
+    with pytest.raises(ConfigError) as info:
+        Engine(catalog, config, plugin_manager=pm)
+    assert str(info.value) == f"config.toml, strategies.schematic.{key}: {message}"
+
+
+def test_declared_settings_come_back_checked_with_defaults(catalog) -> None:
+    from recommender import Config, Engine
+
+    config = Config.from_dict({"strategies": {"schematic": {"window_days": 7}}})
+    pm = make_plugin_manager(load_entry_points=False,
+                             extra_plugins=[("schematic", SchematicPlugin())])
+    with Engine(catalog, config, plugin_manager=pm):
+        pass  # a good table builds
+    assert config.strategy_settings("schematic", Schematic.settings_schema) == \
+        {"window_days": 7, "label": "hello"}
+    assert config.strategy_settings("schematic") == {"window_days": 7}  # the raw table
