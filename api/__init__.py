@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import uuid
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pluggy
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -71,6 +73,12 @@ def _version() -> str:
         return version("recommender")
     except PackageNotFoundError:
         return "0"
+
+
+#: The header a caller may send to name its request; echoed on every response.
+REQUEST_ID_HEADER = "X-Request-ID"
+#: What a request id may be (the same as the body's ``request_id``).
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def create_app(root: str | Path | None = None, *, settings: ServerSettings | None = None,
@@ -133,7 +141,15 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     metrics.init_app(app)
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST"],
-             allow_headers=["Content-Type", "Authorization"], max_age=600)
+             allow_headers=["Content-Type", "Authorization", REQUEST_ID_HEADER],
+             expose_headers=[REQUEST_ID_HEADER, "Retry-After"], max_age=600)
+
+    @app.before_request
+    def _request_id() -> None:
+        """The caller's X-Request-ID when it is a safe token, else a new one: echoed in the
+        response header, in error bodies and in the access log."""
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
     @app.before_request
     def _check_body() -> Response | None:
@@ -156,6 +172,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     def _security_headers(response: Response) -> Response:
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
         return response
 
     @app.route("/")

@@ -8,7 +8,7 @@ from recommender.engine import RecommendationRequest
 from recommender.experiments import ANONYMOUS
 
 from .schemas import CheckRequestSchema, CheckResponseSchema
-from .state import Blueprint, service
+from .state import Blueprint, request_id, service
 
 blp = Blueprint(
     "checks",
@@ -53,7 +53,7 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
         product=body["product"],
         customer=customer,
         terminal=body.get("terminal") or {},
-        request_id=body.get("request_id"),
+        request_id=request_id(body),
         locale=body.get("locale"),
     )
     with service().slot.lease() as engine:

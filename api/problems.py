@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from flask_smorest import Api
 from flask_smorest.spec import prepare_response
 from webargs import core
@@ -42,6 +42,8 @@ def problem(status: int, detail: str, *, errors: Mapping[str, list[str]] | None 
     }
     with contextlib.suppress(RuntimeError):
         body["instance"] = request.path
+        if "request_id" in g:
+            body["request_id"] = g.request_id
     if errors:
         body["errors"] = {k: list(v) for k, v in errors.items()}
     body.update(extra)

@@ -8,7 +8,7 @@ from recommender.engine import RecommendationRequest
 from recommender.experiments import ANONYMOUS
 
 from .schemas import RecommendationRequestSchema, RecommendationSchema
-from .state import Blueprint, service
+from .state import Blueprint, request_id, service
 
 blp = Blueprint("recommendations", __name__, url_prefix="/v1",
                 description="Suggestions for a customer at a moment of their journey.")
@@ -43,7 +43,7 @@ def recommend(body: dict[str, Any]) -> dict[str, Any]:
         customer_id=customer_id, channel=body["channel"], moment=body["moment"],
         product=body.get("product"), failure_reason=body.get("failure_reason"),
         k=body.get("k"), customer=customer, terminal=body.get("terminal") or {},
-        debug=body["debug"], request_id=body.get("request_id"), locale=body.get("locale"),
+        debug=body["debug"], request_id=request_id(body), locale=body.get("locale"),
         event=body.get("event"))
     with service().slot.lease() as engine:
         return engine.recommend(request).to_dict()

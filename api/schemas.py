@@ -464,6 +464,9 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     instance = fields.String()
+    request_id = fields.String(metadata={
+        "description": "The request's id: the X-Request-ID header sent, else one made up (also "
+                       "in the response's X-Request-ID header and the access log)."})
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), metadata={
         "description": "Per-field messages, keyed by the field's dotted path."})
     checks = fields.Dict(keys=fields.String(), values=fields.String())

@@ -20,6 +20,10 @@ from recommender.errors import ConfigError
 from .settings import ServerSettings
 from .worker import REQUEST_TIMEOUT, WORKER_CLASS_VARIABLE, BufferingThreadWorker, RequestLimits
 
+#: gunicorn's default access line, plus the request id the response carries.
+ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     'request_id=%({x-request-id}o)s')
+
 
 def _child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
@@ -81,5 +85,6 @@ def serve(settings: ServerSettings, *, bind: str, workers: int, threads: int, ti
         "bind": bind, "workers": workers, "threads": threads,
         "worker_class": worker_class(), "timeout": timeout, "graceful_timeout": timeout,
         "keepalive": 5, "accesslog": "-" if access_log else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "child_exit": _child_exit, "proc_name": "recommender",
     }, limits).run()
