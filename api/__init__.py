@@ -48,7 +48,7 @@ from . import (
 )
 from .limits import BodyLimit
 from .metrics import Metrics
-from .problems import ProblemApi, problem, without_paths
+from .problems import OperationIds, ProblemApi, problem, without_paths
 from .serving import EngineSlot
 from .settings import ServerSettings
 from .state import EXTENSION, ServiceState
@@ -130,7 +130,7 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     )
     app.json.sort_keys = False  # keep the contract's field order: request_id first
     app.json.ensure_ascii = False  # Chinese names readable as sent (the body is UTF-8)
-    api = ProblemApi(app)
+    api = ProblemApi(app, spec_kwargs={"extra_plugins": [OperationIds()]})
     for module in (recommendations, checks, feedback, products, strategies, plugins, operations,
                    admin):
         api.register_blueprint(module.blp)

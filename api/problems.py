@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from apispec import BasePlugin
 from flask import Response, g, request
 from flask_smorest import Api
 from flask_smorest.spec import prepare_response
@@ -102,6 +103,20 @@ class StrictJSONParser(FlaskParser):
 
 class BadJSON(Exception):
     """The request body is not valid JSON."""
+
+
+class OperationIds(BasePlugin):
+    """An apispec plugin giving every operation an ``operationId``: its view function's name,
+    which generated clients use to name their methods (``recommend``, ``list_products``)."""
+
+    def path_helper(self, path: str | None = None, operations: dict | None = None, *,
+                    rule: Any = None, **kwargs: Any) -> None:
+        if rule is None or not operations:
+            return
+        name = rule.endpoint.rpartition(".")[2]
+        for method, operation in operations.items():
+            operation.setdefault("operationId", name if len(operations) == 1
+                                 else f"{name}_{method}")
 
 
 class ProblemApi(Api):

@@ -114,6 +114,11 @@ def test_openapi_document_is_valid_and_complete(client):
     for (path, method), op in operations.items():
         assert op.get("summary"), (path, method)
         assert "default" in op["responses"], (path, method)
+    # Generated clients name their methods after operationId: present, unique, identifiers.
+    ids = [op.get("operationId") for op in operations.values()]
+    assert all(isinstance(i, str) and i.isidentifier() for i in ids), ids
+    assert len(set(ids)) == len(ids), ids
+    assert operations[("/v1/recommendations", "post")]["operationId"] == "recommend"
 
 
 def test_docs_page_lists_every_operation(client):
