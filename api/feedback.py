@@ -47,6 +47,23 @@ def writer_slots(threads: int) -> int:
     return max(1, threads - 1)
 
 
+#: Body fields that identify an event, and the stored event's attribute for each.
+IDENTITY = {"request_id": "request_id", "product": "product", "action": "action",
+            "customer_id": "customer_id", "channel": "channel", "moment": "moment",
+            "ts": "ts", "strategies": "strategies"}
+
+
+def _differences(body: dict[str, Any], stored: FeedbackEvent | None, sent: FeedbackEvent
+                 ) -> list[str]:
+    """The fields of a repeated ``event_id`` whose values differ from the stored event's: a
+    retry sends the same event; anything else is a client reusing an id. Fields the client
+    left out (a server-set ``ts``) are not compared."""
+    if stored is None:
+        return []
+    return [field for field, attribute in IDENTITY.items()
+            if field in body and getattr(sent, attribute) != getattr(stored, attribute)]
+
+
 def _writers(state: ServiceState) -> threading.BoundedSemaphore:
     """This app's semaphore of feedback writer slots (one per process)."""
     extensions = current_app.extensions
@@ -77,6 +94,10 @@ def _unavailable(state: ServiceState, action: str, outcome: str, detail: str,
 @blp.alt_response(415, description="The body is not application/json.")
 @blp.alt_response(422, description="A field is missing or out of its contract.")
 @blp.alt_response(
+    409, schema=ProblemSchema, content_type="application/problem+json",
+    description="The event_id was already stored for a different event (another product, "
+                "action, customer...); nothing was stored.")
+@blp.alt_response(
     503, schema=ProblemSchema, content_type="application/problem+json",
     description="Not stored: the store is busy with another writer (an import) or cannot be "
                 "written. Nothing was recorded; send the same event again after Retry-After "
@@ -88,7 +109,8 @@ def add_feedback(body: dict[str, Any]) -> tuple[dict[str, Any], int] | Response:
 
     The answer is sent only after the event is committed to the store, so an acknowledged event
     is never lost. Send a client-chosen ``event_id`` and retry freely: a repeat is stored once
-    and answered 200 instead of 201. A 503 means nothing was stored: retry after
+    and answered 200 instead of 201; the same ``event_id`` with a different event is a 409
+    (nothing stored). A 503 means nothing was stored: retry after
     ``Retry-After`` seconds with the same ``event_id``.
 
     Send back the response's ``experiment`` and ``arm`` when it had them. Without them, an
@@ -141,6 +163,13 @@ def add_feedback(body: dict[str, Any]) -> tuple[dict[str, Any], int] | Response:
                 f"stored, retry after {RETRY_AFTER_FAILED_S} s", RETRY_AFTER_FAILED_S)
         finally:
             writers.release()
+        if not stored:
+            clash = _differences(body, engine.store.feedback_event(event.event_id), event)
+            if clash:
+                return problem(409, f"event_id {event.event_id!r} was already stored for a "
+                                    f"different event ({', '.join(clash)} differ); nothing was "
+                                    f"stored: send a new event_id for a new event",
+                               errors={name: ["differs from the stored event"] for name in clash})
     state.metrics.feedback.labels(action=event.action,
                                   outcome="stored" if stored else "duplicate").inc()
     if stored and counted:

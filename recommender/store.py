@@ -537,6 +537,21 @@ class Store:
             )
             return cur.rowcount == 1
 
+    def feedback_event(self, event_id: str) -> FeedbackEvent | None:
+        """The stored feedback event of ``event_id``, or None."""
+        row = self.db.execute(
+            f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback WHERE event_id = ?",
+            (event_id,)).fetchone()
+        if row is None:
+            return None
+        (event_id, ts, request_id, product, action, customer_id, channel, moment, strategies,
+         experiment, arm) = row
+        return FeedbackEvent(event_id=event_id, request_id=request_id, product=product,
+                             action=action, ts=ts, customer_id=customer_id, channel=channel,
+                             moment=moment,
+                             strategies=tuple(s for s in (strategies or "").split(",") if s),
+                             experiment=experiment, arm=arm)
+
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

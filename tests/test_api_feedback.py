@@ -26,13 +26,40 @@ def test_new_event_is_201_and_in_the_store(app, client):
 
 def test_a_retry_is_200_and_stored_once(app, client):
     first = client.post("/v1/feedback", json={**EVENT, "event_id": "fb-retry"})
-    again = client.post("/v1/feedback", json={**EVENT, "event_id": "fb-retry",
-                                              "action": "dismiss"})
+    again = client.post("/v1/feedback", json={**EVENT, "event_id": "fb-retry"})
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json() == {"event_id": "fb-retry", "stored": False}
     events = [e for e in app.extensions["recommender"].slot.engine.store.feedback()
               if e.event_id == "fb-retry"]
     assert [e.action for e in events] == ["accept"]
+
+
+@pytest.mark.parametrize(("change", "fields"), [
+    ({"action": "dismiss"}, ["action"]),
+    ({"product": "intl_sms", "customer_id": "C0000043"}, ["product", "customer_id"]),
+    ({"ts": 1764000001}, ["ts"]),
+    ({"strategies": ["cf"]}, ["strategies"]),
+    ({"request_id": "req-2"}, ["request_id"]),
+])
+def test_an_event_id_reused_for_another_event_is_a_409_and_nothing_changes(
+        app, client, change, fields):
+    event_id = f"fb-reused-{'-'.join(fields)}"
+    first = client.post("/v1/feedback", json={**EVENT, "event_id": event_id, "ts": 1764000000})
+    assert first.status_code == 201
+    clash = client.post("/v1/feedback", json={**EVENT, "event_id": event_id, "ts": 1764000000,
+                                              **change})
+    body = check_problem(clash, 409)
+    assert sorted(body["errors"]) == sorted(fields)
+    assert f"event_id {event_id!r} was already stored for a different event" in body["detail"]
+    [kept] = [e for e in app.extensions["recommender"].slot.engine.store.feedback()
+              if e.event_id == event_id]
+    assert (kept.action, kept.product, kept.ts) == ("accept", "cloud_storage", 1764000000)
+
+
+def test_a_retry_without_ts_matches_whatever_time_the_server_set(client):
+    body = {**EVENT, "event_id": "fb-no-ts"}
+    assert client.post("/v1/feedback", json=body).status_code == 201
+    assert client.post("/v1/feedback", json=body).status_code == 200
 
 
 def test_without_event_id_the_server_assigns_one(app, client):
