@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from flask import Response, request
 from flask_smorest import abort
 
 from recommender.catalog import Catalog, product_to_dict
@@ -21,11 +22,27 @@ from .state import Blueprint, service
 blp = Blueprint("products", __name__, url_prefix="/v1",
                 description="The businesses in the catalog and their conditions.")
 
+#: The catalog views a front-end may cache: answered with an ETag, and 304 when it is current.
+CACHEABLE = frozenset({"products.list_products", "products.get_product"})
+NOT_MODIFIED = "Not modified: the If-None-Match ETag is current; no body."
+
+
+@blp.after_request
+def _etag(response: Response) -> Response:
+    """An ETag on each catalog answer (a hash of its body), and 304 with no body when the
+    request's If-None-Match names it: the catalog changes only with a reload."""
+    if request.endpoint in CACHEABLE and request.method == "GET" and \
+            response.status_code == 200:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
 
 @blp.route("/products", methods=["GET"])
 @blp.arguments(ProductQuerySchema, location="query")
 @blp.response(200, ProductListSchema)
 @blp.alt_response(422, description="A query parameter is out of its contract.")
+@blp.alt_response(304, description=NOT_MODIFIED)
 def list_products(query: dict[str, Any]) -> dict[str, Any]:
     """List the catalog, optionally only a category or what one channel can transact.
 
@@ -49,6 +66,7 @@ def _described(catalog: Catalog) -> tuple[dict[str, Any], ...]:
 @blp.route("/products/<product_id>", methods=["GET"])
 @blp.response(200, ProductSchema)
 @blp.alt_response(404, description="No business has this id.")
+@blp.alt_response(304, description=NOT_MODIFIED)
 def get_product(product_id: str) -> dict[str, Any]:
     """One business and its conditions, e.g. to say "needs a 5G phone"."""
     catalog = service().catalog

@@ -58,3 +58,26 @@ def test_strategies_show_the_weight_each_channel_applies(client, api_workspace):
     differs = [n for n in by_name if by_name[n]["effective_weights"]["success"]["hotline"]
                != by_name[n]["weights"]["success"]]
     assert differs, "the sample's hotline override changes no weight"
+
+
+@pytest.mark.parametrize("path", ["/v1/products", "/v1/products?channel=app",
+                                  "/v1/products/cloud_storage"])
+def test_the_catalog_is_cacheable_with_etags(client, path):
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert again.headers["ETag"] == etag
+    stale = client.get(path, headers={"If-None-Match": '"not-the-etag"'})
+    assert stale.status_code == 200 and stale.get_json() == first.get_json()
+    # Errors and other endpoints carry none.
+    assert "ETag" not in client.get("/v1/products/no_such_business").headers
+    assert "ETag" not in client.get("/healthz").headers
+
+
+def test_different_answers_have_different_etags(client):
+    tags = {client.get(path).headers["ETag"] for path in (
+        "/v1/products", "/v1/products?channel=app", "/v1/products?channel=store",
+        "/v1/products/cloud_storage", "/v1/products/intl_sms")}
+    assert len(tags) == 5
