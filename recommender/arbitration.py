@@ -78,7 +78,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .context import CHANNEL_IDS, Moment, RequestContext
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -255,10 +255,7 @@ class Arbiter:
         for scope, weights in settings.categories.items():
             for category in weights:
                 if category not in known:
-                    import difflib
-
-                    close = difflib.get_close_matches(category, known, n=1)
-                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    hint = did_you_mean(category, known)
                     raise ConfigError(config.source,
                                       f"arbitration.categories.{scope}.{category}",
                                       f"unknown category {category!r}; {hint}catalog "

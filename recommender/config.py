@@ -29,7 +29,6 @@ plugin manager built with fewer plugins) is accepted and, as before, does nothin
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import tomllib
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from typing import Any
 
 from .contact_policy import ContactPolicy
 from .context import CHANNEL_IDS, Moment
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .handoff import HandoffSettings
 from .i18n import DEFAULT_LOCALE, LOCALES
 
@@ -185,9 +184,7 @@ class Config:
             message = "; ".join(map(str, problems if isinstance(problems, list) else [problems]))
             if message == "Unknown field.":
                 known = sorted(schema().fields)
-                close = difflib.get_close_matches(key, known, n=1)
-                message = (f"unknown key; {f'did you mean {close[0]!r}? ' if close else ''}"
-                           f"known: {', '.join(known)}")
+                message = f"unknown key; {did_you_mean(key, known)}known: {', '.join(known)}"
             raise ConfigError(self.source, f"strategies.{name}.{key}", message) from None
 
     @classmethod

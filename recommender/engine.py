@@ -43,6 +43,7 @@ from .errors import (
     RecommenderError,
     UnknownCustomerError,
     UnknownProductError,
+    did_you_mean,
 )
 from .events import Events
 from .experiments import Experiments
@@ -308,7 +309,6 @@ class Engine:
 
         :raises ConfigError: naming the file and key, a close match and the known strategies.
         """
-        import difflib
         import importlib
         from importlib.metadata import entry_points
 
@@ -338,10 +338,7 @@ class Engine:
         for key, name in unknown:
             if name in not_loaded:
                 continue
-            candidates = sorted({*self.strategies, *not_loaded})
-            close = [c for c in candidates if c.lower() == name.lower()] or \
-                difflib.get_close_matches(name, candidates, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(name, sorted({*self.strategies, *not_loaded}))
             known = ", ".join(sorted(self.strategies)) or "(none)"
             also = f" (provided by plugins not loaded: {', '.join(sorted(not_loaded))})" \
                 if not_loaded else ""

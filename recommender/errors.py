@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the known name closest to a misspelt ``name`` (the same
+    name in another case first), or ``""`` when none is close."""
+    known = list(known)
+    close = [k for k in known if k.lower() == name.lower()] or \
+        difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
 
 class RecommenderError(Exception):
     """Base class of every error this package raises on purpose."""

@@ -7,7 +7,6 @@ override any of them (the built-in context providers are ``trylast``). ``RECOMME
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 from collections.abc import Callable, Iterable
@@ -17,7 +16,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, did_you_mean
 
 #: Built-in plugins, registered under these names.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
@@ -98,9 +97,8 @@ def _check_allow_list(allowed: set[str], known: list[str]) -> None:
     unknown = sorted(allowed - set(known))
     if not unknown:
         return
-    close = difflib.get_close_matches(unknown[0], known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise PluginError(f"{ALLOW_LIST_ENV}: unknown plugin {unknown[0]!r}; {hint}"
+    raise PluginError(f"{ALLOW_LIST_ENV}: unknown plugin {unknown[0]!r}; "
+                      f"{did_you_mean(unknown[0], known)}"
                       f"known plugins: {', '.join(known)}")
 
 

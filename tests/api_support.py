@@ -4,8 +4,17 @@ the app, and a client that checks every response against the published OpenAPI d
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Iterator
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +31,60 @@ from recommender.workspace import Workspace
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base: str, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
+    """One HTTP request on a fresh connection: (status, content type, parsed JSON or text)."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers={
+        "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            status, ctype, text = r.status, r.headers["Content-Type"], r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, ctype, text = e.code, e.headers["Content-Type"], e.read().decode()
+    return status, ctype, json.loads(text) if "json" in (ctype or "") else text
+
+
+@contextmanager
+def serving(root: Path, log_path: Path, *args: str, env: Mapping[str, str] | None = None
+            ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``recommender serve`` (gunicorn) over ``root`` on a free loopback port, its output in
+    ``log_path``, until ``/readyz`` answers 200; yields the base URL and the process, and
+    stops the server (SIGTERM, then kill) afterwards."""
+    port = free_port()
+    environ = {k: v for k, v in {**os.environ, **(env or {})}.items()
+               if k != "PROMETHEUS_MULTIPROC_DIR"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "recommender.cli", "serve", "--dir", str(root), "--port",
+             str(port), *args], stdout=log, stderr=subprocess.STDOUT, env=environ)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if call(base, "GET", "/readyz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("server did not start:\n" + log_path.read_text())
+                time.sleep(0.2)
+            yield base, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -3,16 +3,12 @@ response header, the body, error bodies and the access log."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
-from api_support import check_problem, copy_workspace, make_app
+from api_support import check_problem, copy_workspace, make_app, serving
 
 BODY = {"customer": {"id": "C0000042"}, "channel": "app", "moment": "query"}
 HEX = re.compile(r"[0-9a-f]{32}")
@@ -81,44 +77,18 @@ def test_browsers_may_send_it_and_read_it(api_workspace) -> None:
 
 def test_the_access_log_names_the_id(sample_workspace, tmp_path) -> None:
     """A real gunicorn server with its access log on: the line of a request carries its id."""
-    from test_api_server import call, free_port
-
     ws = copy_workspace(sample_workspace, tmp_path / "ws")
-    port = free_port()
     log_path = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "recommender.cli", "serve", "--dir", str(ws.root), "--port",
-             str(port), "--workers", "1", "--threads", "2"],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if call(base, "GET", "/readyz")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, \
-                    log_path.read_text()
-                time.sleep(0.2)
-            request = urllib.request.Request(
-                base + "/v1/recommendations", data=b'{"customer": {"id": "C0000042"}, '
-                b'"channel": "app", "moment": "query"}', method="POST",
-                headers={"Content-Type": "application/json", "X-Request-ID": "logged-77"})
-            with urllib.request.urlopen(request, timeout=30) as r:
-                assert r.headers["X-Request-ID"] == "logged-77"
-            deadline = time.monotonic() + 10
-            while "request_id=logged-77" not in log_path.read_text():
-                assert time.monotonic() < deadline, log_path.read_text()[-2000:]
-                time.sleep(0.1)
-            line = next(x for x in log_path.read_text().splitlines() if "logged-77" in x)
-            assert '"POST /v1/recommendations HTTP/1.1" 200' in line
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with serving(ws.root, log_path, "--workers", "1", "--threads", "2") as (base, _):
+        request = urllib.request.Request(
+            base + "/v1/recommendations", data=b'{"customer": {"id": "C0000042"}, '
+            b'"channel": "app", "moment": "query"}', method="POST",
+            headers={"Content-Type": "application/json", "X-Request-ID": "logged-77"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert r.headers["X-Request-ID"] == "logged-77"
+        deadline = time.monotonic() + 10
+        while "request_id=logged-77" not in log_path.read_text():
+            assert time.monotonic() < deadline, log_path.read_text()[-2000:]
+            time.sleep(0.1)
+        line = next(x for x in log_path.read_text().splitlines() if "logged-77" in x)
+        assert '"POST /v1/recommendations HTTP/1.1" 200' in line

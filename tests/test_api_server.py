@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 
 import pytest
-from api_support import ADMIN_TOKEN, copy_workspace
+from api_support import ADMIN_TOKEN, call, copy_workspace, free_port, serving
 
 from recommender.models import current_model_dir, set_current
 from recommender.store import Store
 
 BODY = {"customer": {"id": "C0000042"}, "channel": "app", "moment": "success",
         "product": "plan_5g"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base: str, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
-    """One HTTP request on a fresh connection: (status, content type, parsed JSON or text)."""
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method, headers={
-        "Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            status, ctype, text = r.status, r.headers["Content-Type"], r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, ctype, text = e.code, e.headers["Content-Type"], e.read().decode()
-    return status, ctype, json.loads(text) if "json" in (ctype or "") else text
 
 
 @pytest.fixture(scope="module")
@@ -53,34 +26,10 @@ def server(sample_workspace, tmp_path_factory):
     time.sleep(1.1)  # version ids carry the second they were trained in
     second = ws.train().name
     set_current(ws.models_path, first)
-    port = free_port()
-    log = (ws.root / "server.log").open("w")
-    env = {**os.environ, "RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN,
-           "RECOMMENDER_RELOAD_POLL_SECONDS": "0.2"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recommender.cli", "serve", "--dir", str(ws.root),
-         "--port", str(port), "--workers", "2", "--threads", "4", "--no-access-log"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if call(base, "GET", "/readyz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("server did not start:\n" + (ws.root / "server.log").read_text())
-        time.sleep(0.2)
-    yield {"base": base, "ws": ws, "first": first, "second": second, "process": process}
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    env = {"RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN, "RECOMMENDER_RELOAD_POLL_SECONDS": "0.2"}
+    with serving(ws.root, ws.root / "server.log", "--workers", "2", "--threads", "4",
+                 "--no-access-log", env=env) as (base, process):
+        yield {"base": base, "ws": ws, "first": first, "second": second, "process": process}
     shutil.rmtree(ws.root, ignore_errors=True)
 
 

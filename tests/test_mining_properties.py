@@ -449,15 +449,16 @@ def test_compaction_keeps_every_used_word_and_saves_memory(case) -> None:
     check_compact(frontier, parent_bits, mining._compact(frontier, parent_bits))
 
 
-def test_one_intersection_step_stays_within_its_scratch_block() -> None:
-    """1,200 siblings make 719,400 pairs of 64-byte bitsets: 46 MB in one step. With a 64 KiB
-    block the step's peak allocation stays near a few blocks, whatever the number of pairs."""
-    m, width, block = 1200, 8, 64 << 10
-    rng = np.random.default_rng(19)
+def grow_peak(m: int, *, width: int, count: int, block: int, seed: int
+              ) -> tuple[int, mining._Levels]:
+    """Peak traced allocation of one ``_grow`` step over ``m`` random sibling bitsets of
+    ``width`` words, with ``_BLOCK_BYTES = block``. No pair reaches the count, so nothing is
+    kept: what is allocated is scratch. Returns the peak and the levels grown into."""
+    rng = np.random.default_rng(seed)
     bits = rng.integers(0, 2**63, size=(m, width), dtype=np.uint64)
     frontier = (
         np.zeros((m, 2), dtype=np.int32),
-        np.full(m, 512, dtype=np.int64),
+        np.full(m, count, dtype=np.int64),
         bits,
         np.zeros(m, dtype=np.int64),
     )
@@ -466,11 +467,18 @@ def test_one_intersection_step_stays_within_its_scratch_block() -> None:
         patch.setattr(mining, "_BLOCK_BYTES", block)
         tracemalloc.start()
         try:
-            # No pair reaches the count, so nothing is kept: what is allocated is scratch.
             assert mining._grow(frontier, 10**9, None, out) == []
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+    return peak, out
+
+
+def test_one_intersection_step_stays_within_its_scratch_block() -> None:
+    """1,200 siblings make 719,400 pairs of 64-byte bitsets: 46 MB in one step. With a 64 KiB
+    block the step's peak allocation stays near a few blocks, whatever the number of pairs."""
+    m, block = 1200, 64 << 10
+    peak, out = grow_peak(m, width=8, count=512, block=block, seed=19)
     # Two blocks (the AND and its operand) plus the pair index arrays, O(m) each.
     assert peak <= 3 * block + 64 * m + (64 << 10), peak
     assert not out.rows
@@ -628,23 +636,7 @@ def test_a_row_wider_than_the_block_is_intersected_alone() -> None:
     """Bitsets of 64 KiB (an item in half a million baskets) and a 96 KiB block: one pair per
     step, so the scratch is that pair's AND and operand, not a block's worth of rows or two."""
     m, width, block = 40, 8192, 96 << 10
-    rng = np.random.default_rng(7)
-    bits = rng.integers(0, 2**63, size=(m, width), dtype=np.uint64)
-    frontier = (
-        np.zeros((m, 2), dtype=np.int32),
-        np.full(m, 10, dtype=np.int64),
-        bits,
-        np.zeros(m, dtype=np.int64),
-    )
-    out = mining._Levels(order=np.arange(m), rows={}, counts={})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mining, "_BLOCK_BYTES", block)
-        tracemalloc.start()
-        try:
-            assert mining._grow(frontier, 10**9, None, out) == []
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+    peak, _ = grow_peak(m, width=width, count=10, block=block, seed=7)
     row = width * 8
     assert peak <= 2 * row + 64 * m + (32 << 10), peak
 
