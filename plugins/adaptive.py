@@ -89,6 +89,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Self
 
@@ -97,6 +98,7 @@ import numpy as np
 from recommender import (
     CHANNEL_IDS,
     Candidate,
+    Candidates,
     Catalog,
     Config,
     ConfigError,
@@ -387,7 +389,7 @@ class AdaptiveStrategy(Strategy):
             return self._segment_index[customer.lifecycle.value]
         return 0
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if self.store is not None and time.monotonic() >= self._due:
             self.refresh()
         segment = self.segment_of(context.customer)
@@ -409,11 +411,13 @@ class AdaptiveStrategy(Strategy):
         who = segment_words(self.segment, SEGMENTS[self.segment][segment], locale)
         where = channel_words(context.channel.id, locale)
         when = tr(locale, MOMENT_WORDS[context.moment.value])
-        ids = self.catalog.ids
-        return [Candidate(ids[rows[i]], float(draws[i]),
-                          self._reason(successes[i], trials[i], average, who, where, when,
-                                       locale))
-                for i in picks.tolist()]
+        at = {int(rows[i]): i for i in picks.tolist()}
+
+        def reason(row: int) -> str:
+            i = at[row]
+            return self._reason(successes[i], trials[i], average, who, where, when, locale)
+
+        return Candidates(self.catalog, rows[picks], draws[picks], reason)
 
     def _reason(self, accepted: float, shown: float, average: float, who: str, where: str,
                 when: str, locale: str) -> str:

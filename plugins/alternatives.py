@@ -8,10 +8,13 @@ the same kind of business, then the rest; each reason names the obstacle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
-from recommender import Candidate, Catalog, Moment, RequestContext, Strategy, hookimpl
-from recommender.alternatives import alternatives
+import numpy as np
+
+from recommender import Candidate, Candidates, Catalog, Moment, RequestContext, Strategy, hookimpl
+from recommender.alternatives import ranked_alternatives
 
 
 class AlternativesStrategy(Strategy):
@@ -23,12 +26,11 @@ class AlternativesStrategy(Strategy):
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if context.product is None or context.product not in self.catalog:
             return []
-        return [
-            Candidate(a.product, a.score, a.reason) for a in alternatives(self.catalog, context)[:n]
-        ]
+        rows, scores, reason = ranked_alternatives(self.catalog, context, n)
+        return Candidates(self.catalog, np.array(rows, dtype=np.int64), scores, reason)
 
     def fit(self, data: Any) -> Self:
         return self

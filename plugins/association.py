@@ -9,6 +9,7 @@ matrix-vector product over all rules.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 
 from recommender import (
     Candidate,
+    Candidates,
     Catalog,
     Config,
     ModelError,
@@ -187,7 +189,7 @@ class AssociationStrategy(Strategy):
     def n_rules(self) -> int:
         return 0 if self._arrays is None else len(self._arrays["consequent"])
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if self._arrays is None or self.n_rules == 0:
             return []
         # The business being ordered counts; one that just failed does not.
@@ -200,8 +202,9 @@ class AssociationStrategy(Strategy):
         order = order[present[a["consequent"][order]] == 0]
         _, first = np.unique(a["consequent"][order], return_index=True)
         best = order[np.sort(first)][:n]
-        return [Candidate(self.catalog.ids[a["consequent"][r]], float(a["confidence"][r]),
-                          self._reason(r, context.locale)) for r in best]
+        rule_of = dict(zip(a["consequent"][best].tolist(), best.tolist(), strict=True))
+        return Candidates(self.catalog, a["consequent"][best], a["confidence"][best],
+                          lambda row: self._reason(rule_of[row], context.locale))
 
     def _reason(self, r: int, locale: str) -> str:
         a = self._arrays

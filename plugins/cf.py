@@ -12,7 +12,7 @@ businesses over which customers interacted with both, kept as the top neighbours
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from recommender import (
     Candidate,
+    Candidates,
     Catalog,
     Config,
     ModelError,
@@ -287,7 +288,7 @@ class CFStrategy(Strategy):
         x = self.fold_in(products, weights)
         return self._score(x)
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if self.item_factors is None:
             return []
         products, weights = self._interactions(context)
@@ -307,40 +308,40 @@ class CFStrategy(Strategy):
         best = top_n(scores, n, exclude=exclude)
         if not len(best):
             return []
-        # Each interacted business's share of a score: c_j * y_j^T A^-1 y_i (implicit's
-        # explain); these shares sum to the score exactly.
-        driven = yu @ scipy.linalg.cho_solve(chol, self._y64[best].T, check_finite=False)
-        driven *= confidence[:, None]
-        reasons = self._reasons(used, driven, context.locale)
-        return [Candidate(catalog.ids[i], float(scores[i]), reason)
-                for i, reason in zip(best.tolist(), reasons, strict=True)]
+        column = {int(row): col for col, row in enumerate(best.tolist())}
+        explained: list[np.ndarray] = []
 
-    def _reasons(self, used: np.ndarray, driven: np.ndarray, locale: str) -> list[str]:
-        """One sentence per candidate naming the businesses that push its score most."""
+        def reason(row: int) -> str:
+            # Each interacted business's share of a score: c_j * y_j^T A^-1 y_i (implicit's
+            # explain); these shares sum to the score exactly. Solved for every candidate at
+            # once, on the first reason asked for.
+            if not explained:
+                driven = yu @ scipy.linalg.cho_solve(chol, self._y64[best].T,
+                                                     check_finite=False)
+                explained.append(driven * confidence[:, None])
+            return self._reason(used, explained[0][:, column[row]], context.locale)
+
+        return Candidates(catalog, best, scores[best], reason)
+
+    def _reason(self, used: np.ndarray, driven: np.ndarray, locale: str) -> str:
+        """The sentence naming the businesses that push one candidate's score most."""
         catalog = self.catalog
         k = min(REASON_DRIVERS, len(used))
-        top = np.argsort(-driven, axis=0, kind="stable")[:k]           # k x candidates
-        positive = np.take_along_axis(driven, top, axis=0) > 0
-        names = np.array(_names(catalog, used, locale), dtype=object)
+        top = np.argsort(-driven, kind="stable")[:k]
+        rows = top[driven[top] > 0]
+        if not len(rows):
+            return tr(locale, "customers with similar holdings took this")
+        names = _names(catalog, used[rows], locale)
+        query = (~catalog.orderable[used[rows]]).tolist()
         also = tr(locale, " and ")
-        query = ~catalog.orderable[used]
-        out = []
-        for col in range(driven.shape[1]):
-            rows = top[:, col][positive[:, col]]
-            if not len(rows):
-                out.append(tr(locale, "customers with similar holdings took this"))
-                continue
-            held = also.join(names[r] for r in rows if not query[r])
-            checked = also.join(names[r] for r in rows if query[r])
-            if held and checked:
-                out.append(tr(locale, "customers who hold {held} and check {checked} also took "
-                                      "this", held=held, checked=checked))
-            elif held:
-                out.append(tr(locale, "customers who hold {held} also took this", held=held))
-            else:
-                out.append(tr(locale, "customers who check {checked} also took this",
-                              checked=checked))
-        return out
+        held = also.join(name for name, q in zip(names, query, strict=True) if not q)
+        checked = also.join(name for name, q in zip(names, query, strict=True) if q)
+        if held and checked:
+            return tr(locale, "customers who hold {held} and check {checked} also took this",
+                      held=held, checked=checked)
+        if held:
+            return tr(locale, "customers who hold {held} also took this", held=held)
+        return tr(locale, "customers who check {checked} also took this", checked=checked)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -464,7 +465,7 @@ class ItemSimilarityStrategy(Strategy):
         return sp.csr_matrix((value[keep].astype(np.float32), (row[keep], col[keep])),
                              shape=(n, n))
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if self.similarity is None or context.product is None:
             return []
         catalog = self.catalog
@@ -479,8 +480,8 @@ class ItemSimilarityStrategy(Strategy):
                                   catalog.indices(context.holdings_after), [current]])
         reason = tr(context.locale, "often taken together with {name}",
                     name=catalog.products[current].display_name(context.locale))
-        return [Candidate(catalog.ids[i], float(scores[i]), reason)
-                for i in top_n(scores, n, exclude=exclude)]
+        best = top_n(scores, n, exclude=exclude)
+        return Candidates(catalog, best, scores[best], reason)
 
     def save(self, directory: Path) -> None:
         if self.similarity is None:

@@ -9,6 +9,7 @@ of collapsing to noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +18,7 @@ import numpy as np
 from recommender import (
     CHANNEL_IDS,
     Candidate,
+    Candidates,
     Catalog,
     Config,
     ModelError,
@@ -94,7 +96,7 @@ class PopularityStrategy(Strategy):
         self.table = np.where(orderable, p_cell, 0.0).astype(np.float32)
         return self
 
-    def candidates(self, context: RequestContext, n: int) -> list[Candidate]:
+    def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
         if self.table is None:
             return []
         tier = TIERS.index(ValueTier(context.customer.value_tier))
@@ -105,9 +107,8 @@ class PopularityStrategy(Strategy):
         reason = tr(lo, "popular with {tier}-value customers on the {channel} channel",
                     tier=ptr(lo, "tier", context.customer.value_tier),
                     channel=ptr(lo, "channel", context.channel.id))
-        ids = self.catalog.ids
-        return [Candidate(ids[i], float(scores[i]), reason)
-                for i in top_n(scores, n, exclude=exclude)]
+        best = top_n(scores, n, exclude=exclude)
+        return Candidates(self.catalog, best, scores[best], reason)
 
     def save(self, directory: Path) -> None:
         if self.table is None:

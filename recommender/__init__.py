@@ -42,11 +42,12 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .store import FeedbackEvent, Store
-from .strategy import ALL_MOMENTS, Candidate, Strategy
+from .strategy import ALL_MOMENTS, Candidate, Candidates, Strategy
 from .training import EventLog, TrainingData
 
 __all__ = [
-    "ALL_MOMENTS", "CHANNEL_IDS", "OS", "Candidate", "Catalog", "CatalogError", "Channel", "Check",
+    "ALL_MOMENTS", "CHANNEL_IDS", "OS", "Candidate", "Candidates", "Catalog", "CatalogError",
+    "Channel", "Check",
     "Config", "ConfigError", "ContextError", "Customer", "Eligibility", "Engine", "EventLog",
     "Exclusion", "FailureReason", "FeedbackEvent", "ImportRowError", "Ineligible", "Lifecycle",
     "ModelError", "Moment", "Network", "Persona", "PluginError", "Product", "ProductKind",

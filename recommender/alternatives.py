@@ -16,11 +16,15 @@ aside: the engine's eligibility step and hand-offs decide the channel).
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from .catalog import Catalog, Exclusion, ProductKind
 from .context import FailureReason, Moment, RequestContext
-from .i18n import join, tr
+from .i18n import N_, join, tr
 
 #: Scores of the three tiers (a strategy's scores are scaled to its best, so only the order
 #: and the gaps matter).
@@ -44,16 +48,17 @@ class Alternative:
     reason: str
 
 
-def obstacle(catalog: Catalog, context: RequestContext) -> Exclusion:
+def obstacle(catalog: Catalog, context: RequestContext,
+             codes: np.ndarray | None = None) -> Exclusion:
     """Why ``context.product`` cannot be taken: the catalog check of the business itself (as
     if the customer were only looking at it), else what ``failure_reason`` says. What keeps
     the customer from it on every channel comes before the calling channel: that is the
     obstacle the alternatives must get round."""
     look = context.evolve(moment=Moment.QUERY, product=None, failure_reason=None)
     i = catalog.index[context.product]
-    code = Exclusion(int(catalog.exclusions(look, channels=False)[i])) or Exclusion(
-        int(catalog.exclusions(look)[i])
-    )
+    if codes is None:  # the catalog check of every business, calling channel aside
+        codes = catalog.exclusions(look, channels=False)
+    code = Exclusion(int(codes[i])) or Exclusion(int(catalog.exclusions(look)[i]))
     if code is Exclusion.OK and context.failure_reason is not None:
         return _FROM_REASON.get(context.failure_reason, Exclusion.OK)
     return code
@@ -61,108 +66,124 @@ def obstacle(catalog: Catalog, context: RequestContext) -> Exclusion:
 
 def alternatives(catalog: Catalog, context: RequestContext) -> list[Alternative]:
     """The alternatives to ``context.product`` for this customer, best tier first."""
+    rows, scores, reason = ranked_alternatives(catalog, context)
+    ids = catalog.ids
+    return [Alternative(ids[row], score, reason(row))
+            for row, score in zip(rows, scores, strict=True)]
+
+
+def ranked_alternatives(catalog: Catalog, context: RequestContext, limit: int | None = None
+                        ) -> tuple[list[int], list[float], Callable[[int], str]]:
+    """The first ``limit`` (all: None) alternatives as catalog rows and tier scores, best
+    tier first, and a function writing the reason of a row (called for those shown only)."""
     failed = catalog[context.product]
-    code = obstacle(catalog, context)
-    lo = context.locale
+    fi = catalog.index[failed.id]
     look = context.evolve(moment=Moment.QUERY, product=None, failure_reason=None)
-    can = catalog.exclusions(look, channels=False) == Exclusion.OK
-    can[catalog.index[failed.id]] = False
+    codes = catalog.exclusions(look, channels=False)
+    code = obstacle(catalog, context, codes)
+    lo = context.locale
+    can = codes == Exclusion.OK
+    can[fi] = False
     held = context.customer.holdings
-    name = failed.display_name(lo)
-    why = (
-        catalog.explain(failed.id, code, look)
-        if code is not Exclusion.OK
-        else tr(lo, "{name} could not be ordered", name=name)
-    )
-    out: dict[str, Alternative] = {}
+    layout = _layout(catalog)
+    rows: list[int] = []
+    scores: list[float] = []
+    writers: dict[int, Callable[[], str]] = {}
+    why_cache: list[str] = []
 
-    def add(product: str, score: float, reason: str) -> None:
-        if product not in out and can[catalog.index[product]]:
-            out[product] = Alternative(product, score, reason)
+    def why() -> str:
+        if not why_cache:
+            why_cache.append(catalog.explain(failed.id, code, look) if code is not Exclusion.OK
+                             else tr(lo, "{name} could not be ordered",
+                                     name=failed.display_name(lo)))
+        return why_cache[0]
 
-    def label(product: str) -> str:
-        return catalog[product].display_name(lo)
+    def label(row: int) -> str:
+        return catalog.products[row].display_name(lo)
 
+    def add(row: int, score: float, write: Callable[[], str]) -> None:
+        if can[row] and row not in writers:
+            can[row] = False  # taken: a business is offered once, in its best tier
+            rows.append(row)
+            scores.append(score)
+            writers[row] = write
+
+    index = catalog.index
     if code in _TERMINAL:
-        for p in catalog:
-            if p.terminal is not None and p.terminal.meets(failed.eligibility):
-                add(
-                    p.id,
-                    REMOVES,
-                    tr(lo, "{why}: with {device} you can order it", why=why, device=label(p.id)),
-                )
+        for row in layout.devices:
+            if catalog.products[row].terminal.meets(failed.eligibility):  # type: ignore[union-attr]
+                add(row, REMOVES, lambda row=row: tr(
+                    lo, "{why}: with {device} you can order it", why=why(), device=label(row)))
         network = context.terminal.network
         for upgrade in _upgrades_of(catalog, held, failed.category):
-            add(
-                upgrade,
-                REMOVES * 0.95,
-                tr(
-                    lo,
-                    "{why}: {upgrade} upgrades your {held} and works on your {network} phone",
-                    why=why,
-                    upgrade=label(upgrade),
-                    network=network,
-                    held=join(lo, [label(h) for h in sorted(catalog[upgrade].upgrades & held)]),
-                ),
-            )
+            add(index[upgrade], REMOVES * 0.95, lambda upgrade=upgrade: tr(
+                lo, "{why}: {upgrade} upgrades your {held} and works on your {network} phone",
+                why=why(), upgrade=label(index[upgrade]), network=network,
+                held=join(lo, [label(index[h]) for h in sorted(catalog[upgrade].upgrades & held)])))
     elif code is Exclusion.MISSING_PREREQUISITE:
         for missing in _missing(catalog, failed.id, held):
-            add(
-                missing,
-                REMOVES,
-                tr(lo, "{why}: order {missing} first", why=why, missing=label(missing)),
-            )
+            add(index[missing], REMOVES, lambda missing=missing: tr(
+                lo, "{why}: order {missing} first", why=why(), missing=label(index[missing])))
     elif code is Exclusion.CONFLICT:
         clash = (catalog.conflicts_of(failed.id) & held) - failed.upgrades
         for c in sorted(clash):
             for upgrade in catalog.upgrade_paths(c):
-                add(
-                    upgrade,
-                    REMOVES,
-                    tr(
-                        lo,
-                        "{why}: {upgrade} upgrades your {held} instead",
-                        why=why,
-                        upgrade=label(upgrade),
-                        held=label(c),
-                    ),
-                )
+                add(index[upgrade], REMOVES, lambda upgrade=upgrade, c=c: tr(
+                    lo, "{why}: {upgrade} upgrades your {held} instead", why=why(),
+                    upgrade=label(index[upgrade]), held=label(index[c])))
 
-    candidates = [
-        p
-        for p in catalog
-        if p.kind is not ProductKind.QUERY and p.id not in out and can[catalog.index[p.id]]
-    ]
-    closeness = {p.id: abs(p.price - failed.price) for p in candidates}
-    same = sorted(
-        (p.id for p in candidates if p.category == failed.category), key=lambda p: (closeness[p], p)
-    )
-    for rank, p in enumerate(same):
-        add(
-            p,
-            SAME_CATEGORY * (1 - 0.01 * rank),
-            tr(
-                lo,
-                "{why}: {name} is the same kind of business and you can take it now",
-                why=why,
-                name=label(p),
-            ),
-        )
-    rest = sorted(
-        (
-            p.id
-            for p in candidates
-            if p.category != failed.category and catalog[p.id].kind is ProductKind.BUSINESS
-        ),
-        key=lambda p: (closeness[p], p),
-    )[:REST_LIMIT]
-    for rank, p in enumerate(rest):
-        add(
-            p,
-            REST * (1 - 0.01 * rank),
-            tr(lo, "{why}: you can take {name} now", why=why, name=label(p)),
-        )
-    return list(out.values())
+    pool = can & ~layout.query
+    same = layout.category == layout.category[fi]
+    for mask, score, most, message in (
+            (pool & same, SAME_CATEGORY, None,
+             N_("{why}: {name} is the same kind of business and you can take it now")),
+            (pool & ~same & layout.business, REST, REST_LIMIT,
+             N_("{why}: you can take {name} now"))):
+        left = None if limit is None else limit - len(rows)
+        if left is not None and left <= 0:
+            break
+        found = np.flatnonzero(mask)
+        found = found[np.lexsort((layout.id_rank[found], np.abs(layout.price[found]
+                                                                - failed.price)))]
+        keep = min(x for x in (most, left, len(found)) if x is not None)
+        for rank, row in enumerate(found[:keep].tolist()):
+            add(row, score * (1 - 0.01 * rank), lambda row=row, message=message: tr(
+                lo, message, why=why(), name=label(row)))
+    if limit is not None:
+        rows, scores = rows[:limit], scores[:limit]
+    return rows, scores, lambda row: writers[row]()
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A catalog's arrays for alternatives, built once per catalog."""
+
+    category: np.ndarray
+    query: np.ndarray
+    business: np.ndarray
+    price: np.ndarray
+    id_rank: np.ndarray
+    devices: tuple[int, ...]
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[Catalog, _Layout] = weakref.WeakKeyDictionary()
+
+
+def _layout(catalog: Catalog) -> _Layout:
+    layout = _LAYOUTS.get(catalog)
+    if layout is None:
+        products = catalog.products
+        codes: dict[str, int] = {}
+        layout = _LAYOUTS[catalog] = _Layout(
+            category=np.array([codes.setdefault(p.category, len(codes)) for p in products],
+                              dtype=np.int64),
+            query=np.array([p.kind is ProductKind.QUERY for p in products], dtype=bool),
+            business=np.array([p.kind is ProductKind.BUSINESS for p in products], dtype=bool),
+            price=np.array([p.price for p in products], dtype=np.float64),
+            id_rank=np.argsort(np.argsort(np.array(catalog.ids), kind="stable"),
+                               kind="stable"),
+            devices=tuple(i for i, p in enumerate(products) if p.terminal is not None))
+    return layout
 
 
 def _upgrades_of(catalog: Catalog, held: frozenset[str], category: str) -> list[str]:
@@ -194,4 +215,4 @@ def _missing(catalog: Catalog, product: str, held: frozenset[str]) -> list[str]:
     return out
 
 
-__all__ = ["Alternative", "alternatives", "obstacle"]
+__all__ = ["Alternative", "alternatives", "obstacle", "ranked_alternatives"]

@@ -10,7 +10,7 @@ four factors, in the spirit of Pega's P x C x V x L (propensity, context, value,
 factor          what
 =============== ==========================================================================
 ``propensity``  the blended score: each strategy's score divided by its best in the
-                request, times its weight, summed per business (``Engine._merge``)
+                request, times its weight, summed per business (``recommender.blend``)
 ``value``       ``1 + ln(1 + v / v_ref)``, where ``v`` is the business's catalog ``value``
                 (a margin, a lifetime value) or else its ``price``, and ``v_ref`` the
                 reference value (default: the median positive value of the orderable

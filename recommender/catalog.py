@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
@@ -22,10 +22,12 @@ import scipy.sparse as sp
 from .context import (
     CHANNEL_IDS,
     OS,
+    Customer,
     Lifecycle,
     Network,
     Persona,
     RequestContext,
+    Terminal,
     ValueTier,
 )
 from .errors import CatalogError, UnknownProductError
@@ -365,6 +367,11 @@ class Catalog:
                                      for i in self._requires_any[j]], n)
         self._n_required = np.diff(self._needs_all.indptr)
         self._has_any = np.diff(self._needs_any.indptr) > 0
+        #: What a customer holding nothing lacks; the first, holding-free layer of codes.
+        self._needs_something = (self._n_required > 0) | self._has_any
+        self._not_orderable = np.where(self.orderable, np.int8(0),
+                                       np.int8(Exclusion.NOT_ORDERABLE))
+        self._layers: dict[tuple[Any, ...], np.ndarray] = {}
 
     def exclusions(self, context: RequestContext, *, channels: bool = True) -> np.ndarray:
         """Per product, the first Exclusion that keeps this customer from taking it (0 = none).
@@ -375,41 +382,69 @@ class Catalog:
         customer can take the business on a channel that transacts it (a hand-off).
         """
         n = len(self.products)
-        codes = np.zeros(n, dtype=np.int8)
+        codes = self._not_orderable.copy()
         customer, terminal = context.customer, context.terminal
 
         def mark(mask: np.ndarray, reason: Exclusion) -> None:
             codes[(codes == 0) & mask] = reason
 
-        mark(~self.orderable, Exclusion.NOT_ORDERABLE)
+        def first(layer: np.ndarray) -> None:  # a precomputed layer of codes (0 = passes)
+            np.copyto(codes, layer, where=codes == 0)
+
         if context.product is not None and context.product in self.index:
             codes[self.index[context.product]] = codes[self.index[context.product]] or \
                 Exclusion.CURRENT_PRODUCT
         held = self.indices(context.holdings_after)
-        held_mask = np.zeros(n, dtype=bool)
-        held_mask[held] = True
-        mark(held_mask, Exclusion.HELD)
         if len(held):
+            held_mask = np.zeros(n, dtype=bool)
+            held_mask[held] = True
+            mark(held_mask, Exclusion.HELD)
             mark(_any_row(self._clash, held, n), Exclusion.CONFLICT)
             mark(_any_row(self._supersede, held, n), Exclusion.SUPERSEDED)
-        held_f = held_mask.astype(np.float32)
-        missing = (self._needs_all @ held_f) < self._n_required
-        missing |= self._has_any & ((self._needs_any @ held_f) == 0)
-        mark(missing, Exclusion.MISSING_PREREQUISITE)
-        mark(self.min_network > terminal.network.rank, Exclusion.TERMINAL_NETWORK)
-        if not terminal.smartphone:
-            mark(self.needs_smartphone, Exclusion.TERMINAL_SMARTPHONE)
-        os_bit = 0 if terminal.os is None else 1 << _member_index(OS, terminal.os)
-        mark((self.os_mask != 0) & ((self.os_mask & os_bit) == 0), Exclusion.TERMINAL_OS)
+            held_f = held_mask.astype(np.float32)
+            missing = (self._needs_all @ held_f) < self._n_required
+            missing |= self._has_any & ((self._needs_any @ held_f) == 0)
+            mark(missing, Exclusion.MISSING_PREREQUISITE)
+        else:
+            mark(self._needs_something, Exclusion.MISSING_PREREQUISITE)
+        first(self._layer(("terminal", terminal.network.rank, terminal.smartphone, terminal.os),
+                          lambda: self._terminal_layer(terminal)))
         if channels:
-            channel_bit = 1 << CHANNEL_IDS.index(context.channel.id)
-            mark((self.channel_mask & channel_bit) == 0, Exclusion.CHANNEL)
+            first(self._layer(("channel", context.channel.id), lambda: np.where(
+                (self.channel_mask & (1 << CHANNEL_IDS.index(context.channel.id))) == 0,
+                np.int8(Exclusion.CHANNEL), np.int8(0))))
+        first(self._layer(("customer", customer.value_tier, customer.persona,
+                           customer.lifecycle), lambda: self._customer_layer(customer)))
+        mark(self.min_tenure > customer.tenure_months, Exclusion.CUSTOMER_TENURE)
+        return codes
+
+    def _layer(self, key: tuple[Any, ...], build: Callable[[], np.ndarray]) -> np.ndarray:
+        """A layer of exclusion codes that depends only on ``key`` (a few enum values: the
+        number of layers is bounded by the enums' sizes), built once."""
+        layer = self._layers.get(key)
+        if layer is None:
+            layer = self._layers[key] = build().astype(np.int8)
+        return layer
+
+    def _terminal_layer(self, terminal: Terminal) -> np.ndarray:
+        """The terminal checks in their order: network, smartphone, operating system."""
+        codes = np.zeros(len(self.products), dtype=np.int8)
+        codes[self.min_network > terminal.network.rank] = Exclusion.TERMINAL_NETWORK
+        if not terminal.smartphone:
+            codes[(codes == 0) & self.needs_smartphone] = Exclusion.TERMINAL_SMARTPHONE
+        os_bit = 0 if terminal.os is None else 1 << _member_index(OS, terminal.os)
+        codes[(codes == 0) & (self.os_mask != 0) & ((self.os_mask & os_bit) == 0)] = \
+            Exclusion.TERMINAL_OS
+        return codes
+
+    def _customer_layer(self, customer: Customer) -> np.ndarray:
+        """The segment checks in their order: value tier, persona, lifecycle."""
+        codes = np.zeros(len(self.products), dtype=np.int8)
         _mark_bits(codes, self.tier_mask, ValueTier, customer.value_tier, Exclusion.CUSTOMER_TIER)
         _mark_bits(codes, self.persona_mask, Persona, customer.persona,
                    Exclusion.CUSTOMER_PERSONA)
         _mark_bits(codes, self.lifecycle_mask, Lifecycle, customer.lifecycle,
                    Exclusion.CUSTOMER_LIFECYCLE)
-        mark(self.min_tenure > customer.tenure_months, Exclusion.CUSTOMER_TENURE)
         return codes
 
     def explain(self, product_id: str, reason: Exclusion, context: RequestContext) -> str:

@@ -15,6 +15,7 @@ key                                range             why the maximum
 ``engine.context_timeout_ms``      1 .. 600,000      "no budget"; serving wants ~100 ms
 ``engine.workers``                 1 .. 256          threads per process
 ``engine.max_holdings``            1 .. 100,000      holdings on one request
+``engine.fast_strategy_ms``        0 .. 600,000      as the timeouts (0: isolate every call)
 ``channels.<channel>``             1 .. 100          suggestion slots on one screen or call
 ``blend.<moment>[.<channel>].<s>`` 0 .. 1,000        weights are relative; 0 switches off
 =================================  ================  =======================================
@@ -61,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "context_timeout_ms": 100.0,
         "workers": 8,
         "max_holdings": 500,
+        "fast_strategy_ms": 5.0,
     },
     "channels": DEFAULT_SLOTS,
     "blend": DEFAULT_BLEND,
@@ -74,6 +76,7 @@ ENGINE_LIMITS: dict[str, tuple[int, int, bool]] = {
     "context_timeout_ms": (1, 600_000, False),
     "workers": (1, 256, True),
     "max_holdings": (1, 100_000, True),
+    "fast_strategy_ms": (0, 600_000, False),
 }
 #: Inclusive range of a channel's suggestion slots.
 SLOT_LIMITS = (1, 100)
@@ -97,6 +100,9 @@ class EngineSettings:
     context_timeout_ms: float
     workers: int
     max_holdings: int
+    #: A strategy whose last calls each took under this runs in the request's shared task
+    #: with the other fast ones, not in a task of its own; 0 gives every call its own task.
+    fast_strategy_ms: float = 5.0
 
 
 @dataclass(frozen=True)

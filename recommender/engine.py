@@ -23,6 +23,7 @@ import pluggy
 
 from .arbitration import COMPONENTS, EXPLORED, RANKED, Arbiter
 from .assist import ASSIST_CHANNELS, agent_line, likely_need
+from .blend import Blend, Proposal, propose
 from .catalog import Catalog, Exclusion, ProductKind
 from .config import Config
 from .contact_policy import UNAVAILABLE
@@ -51,7 +52,7 @@ from .handoff import Handoff
 from .i18n import DEFAULT_LOCALE
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
-from .strategy import Candidate, Strategy
+from .strategy import Candidate, Candidates, Strategy
 
 log = logging.getLogger("recommender")
 
@@ -227,9 +228,65 @@ class _Run:
     """One strategy's outcome for one request."""
 
     name: str
-    candidates: list[Candidate] = field(default_factory=list)
+    output: Sequence[Candidate] = ()
+    proposal: Proposal | None = None
     ms: float = 0.0
     error: tuple[str, str] | None = None  # (stage, message)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which strategies serve a request and how: known from the request alone (moment,
+    channel, customer id), so the fast ones can start as soon as the context is gathered."""
+
+    moment: Moment
+    weights: Mapping[str, float]
+    untrained: tuple[str, ...]
+    explorer: str | None
+    share: float
+    alone: bool
+    assignment: Any
+
+    @property
+    def names(self) -> list[str]:
+        """The strategies to run: the blend's trained ones, and the explorer if alone."""
+        return [*self.weights, self.explorer] if self.alone else list(self.weights)
+
+
+@dataclass
+class _Started:
+    """Strategies started before the request thread asked for them (see ``_early_start``)."""
+
+    plan: _Plan
+    skipped: dict[str, int]
+    task: _SharedTask | None
+    future: Future[Any] | None
+
+
+#: Calls in a row under ``fast_strategy_ms`` after which a strategy joins the shared task.
+FAST_RECORD = 20
+
+
+class _SharedTask:
+    """The fast strategies of one request, run one after another in a single pool task.
+
+    The request thread reads ``current`` at its deadline to name the strategy that held the
+    task, and sets ``cancelled`` so that none after it starts."""
+
+    __slots__ = ("names", "current", "cancelled", "outcomes", "lock")
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.current: str | None = None
+        self.cancelled = False
+        #: name -> (candidates, ms) or the exception it raised
+        self.outcomes: dict[str, tuple[Sequence[Candidate], float] | BaseException] = {}
+        self.lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Start no further strategy (the one running, if any, finishes unobserved)."""
+        with self.lock:
+            self.cancelled = True
 
 
 class Engine:
@@ -293,6 +350,9 @@ class Engine:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="recommender-strategy")
         self._overrunning: dict[str, int] = {}
+        #: Each strategy's calls in a row under ``fast_strategy_ms`` (``FAST_RECORD`` of them
+        #: and it runs in the shared task).
+        self._fast_calls: dict[str, int] = {}
         self._lock = threading.Lock()
         self.fault_counts: dict[tuple[str, str], int] = {}
 
@@ -395,19 +455,38 @@ class Engine:
         from what it carries itself, with a warning. Raises ContextError,
         UnknownCustomerError or UnknownProductError for bad input.
         """
+        context, warnings, _ = self._context(request, None)
+        return context, warnings
+
+    def _context(self, request: RecommendationRequest, plan: _Plan | None
+                 ) -> tuple[RequestContext, list[str], _Started | None]:
+        """:meth:`build_context`, in one pool task that goes on (given ``plan``) to run the
+        plan's fast strategies: a request hands work to the pool once, not twice."""
         budget_s = self.config.engine.context_timeout_ms / 1000
         with self._lock:
             stuck = self._overrunning.get(CONTEXT_PROVIDERS, 0)
         if stuck >= 2:
+            message = f"skipped: {stuck} earlier calls still running"
+            self._report(CONTEXT_PROVIDERS, "skipped", TimeoutError(message))
             context, warnings = self._gather_context(request, use_providers=False)
             warnings.insert(0, f"context providers skipped: {stuck} earlier calls still "
                                f"running; served from the request alone")
-            return context, warnings
+            return context, warnings, None
+        early = None
+        if plan is not None:
+            skipped, shared, _ = self._partition(plan.names)
+            early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None)
         running = [CONTEXT_PROVIDERS]
-        future = self._pool.submit(self._gather_context, request, running=running)
+        ready: Future[tuple[RequestContext, list[str]]] = Future()
+        future = self._pool.submit(self._context_then_shared, request, running, ready,
+                                   early.task if early is not None else None)
+        if early is not None:
+            early.future = future
         try:
-            return future.result(timeout=budget_s)
+            context, warnings = ready.result(timeout=budget_s)
         except FutureTimeout:
+            if early is not None and early.task is not None:
+                early.task.cancel()
             plugin = running[0]
             self._watch_overrun(CONTEXT_PROVIDERS, future)
             self._report(plugin, "context_timeout", TimeoutError(
@@ -415,7 +494,24 @@ class Engine:
             context, warnings = self._gather_context(request, use_providers=False)
             warnings.insert(0, f"context provider {plugin!r} timed out after "
                                f"{budget_s * 1000:g} ms; served from the request alone")
-            return context, warnings
+            return context, warnings, None
+        return context, warnings, early
+
+    def _context_then_shared(self, request: RecommendationRequest, running: list[str],
+                             ready: Future[tuple[RequestContext, list[str]]],
+                             task: _SharedTask | None) -> None:
+        """In a pool thread: gather the context, hand it over, then run the shared task."""
+        try:
+            gathered = self._gather_context(request, running=running)
+        except BaseException as e:
+            if task is not None:
+                task.cancel()
+            ready.set_exception(e)
+            return
+        ready.set_result(gathered)
+        if task is not None:
+            context = gathered[0]
+            self._run_shared(task, context, self._pool_size(context))
 
     def _gather_context(self, request: RecommendationRequest, *, use_providers: bool = True,
                         running: list[str] | None = None
@@ -506,22 +602,25 @@ class Engine:
         """Answer one request: the front door shared by the API, the CLI and the evaluator."""
         started = time.perf_counter()
         warnings: list[str] = []
+        early: _Started | None = None
         if isinstance(request, RequestContext):
             context = request
             debug = bool(debug)
         else:
-            context, warnings = self.build_context(request)
+            context, warnings, early = self._context(request, self._early_plan(request))
             debug = request.debug if debug is None else debug
         context_ms = (time.perf_counter() - started) * 1000
         check = self._verdict(context) if context.moment is Moment.TRANSACTION else None
         if check is not None and not check.will_succeed:
             # The order will fail: serve what works instead, as after the failure.
+            if early is not None and early.task is not None:
+                early.task.cancel()
             result = self._serve(context.evolve(moment=Moment.FAILURE), warnings, debug,
                                  started, context_ms)
             result = replace(result, moment=context.moment.value, explanation=None,
                              check=replace(check, alternatives=result.suggestions))
         else:
-            result = self._serve(context, warnings, debug, started, context_ms)
+            result = self._serve(context, warnings, debug, started, context_ms, early)
             if check is not None:
                 result = replace(result, check=check)
         for plugin, _, error in call_each(self.pm.hook.recommendation_served, context=context,
@@ -575,27 +674,55 @@ class Engine:
             calling=context.channel.id, smartphone=context.terminal.smartphone,
             locale=context.locale)
 
-    def _serve(self, context: RequestContext, warnings: list[str], debug: bool,
-               started: float, context_ms: float) -> Recommendation:
-        """Strategies, eligibility, arbitration and the contact policy for one context."""
-        assignment = self.experiments.assign(context.customer.id, context.channel.id,
-                                             context.moment, self.clock())
-        blend = (self.config.weights(context.moment, context.channel.id) if assignment is None
-                 else assignment.weights(self.config, context.moment, context.channel.id))
+    def _early_plan(self, request: RecommendationRequest) -> _Plan | None:
+        """The plan of ``request`` before its context is known (None: the request is
+        malformed, and gathering its context says how)."""
+        try:
+            moment = Moment(request.moment)
+        except ValueError:
+            return None
+        if not isinstance(request.customer_id, str) or not isinstance(request.channel, str):
+            return None
+        return self._plan(moment, request.channel, request.customer_id)
+
+    def _plan(self, moment: Moment, channel: str, customer_id: str) -> _Plan:
+        """The strategies that serve ``moment`` on ``channel`` for this customer's
+        experiment arm, the untrained ones left out, and the explorer."""
+        assignment = self.experiments.assign(customer_id, channel, moment, self.clock())
+        blend = (self.config.weights(moment, channel) if assignment is None
+                 else assignment.weights(self.config, moment, channel))
         weights = {name: w for name, w in blend.items()
-                   if w > 0 and name in self.strategies
-                   and self.strategies[name].serves(context.moment)}
-        untrained = [name for name in weights if not self.strategies[name].is_fitted]
+                   if w > 0 and name in self.strategies and self.strategies[name].serves(moment)}
+        untrained = tuple(name for name in weights if not self.strategies[name].is_fitted)
         for name in untrained:
             del weights[name]
+        explorer, share = self.arbiter.exploration.for_channel(channel)
+        if share <= 0:
+            explorer, share = None, 0.0  # no exploration here
+        strategy = self.strategies.get(explorer) if explorer is not None else None
+        alone = (strategy is not None and explorer not in weights and strategy.serves(moment)
+                 and strategy.is_fitted)
+        return _Plan(moment, weights, untrained, explorer, share, alone, assignment)
+
+    def _serve(self, context: RequestContext, warnings: list[str], debug: bool,
+               started: float, context_ms: float, early: _Started | None = None
+               ) -> Recommendation:
+        """Strategies, eligibility, arbitration and the contact policy for one context."""
+        if early is not None and early.plan.moment is not context.moment:
+            early = None
+        plan = early.plan if early is not None else \
+            self._plan(context.moment, context.channel.id, context.customer.id)
+        assignment, weights = plan.assignment, plan.weights
+        explorer, share, untrained = plan.explorer, plan.share, plan.untrained
         arbiter = self.arbiter
-        explorer, share = arbiter.explorer(context)  # (None, 0.0): no exploration here
-        alone = self._explores_alone(explorer, weights, context)
-        runs = self._run_strategies(context, [*weights, explorer] if alone else list(weights))
+        runs = self._run_strategies(context, plan.names, early)
         runs += [_Run(name, error=("untrained", "no trained model loaded")) for name in untrained]
-        merged = self._merge([run for run in runs if run.name in weights], weights)
-        picks = self._explorer_picks(runs, explorer, alone)
-        considered = [*merged, *(p for p in picks if p not in merged)]
+        self._propose(runs)
+        blend = Blend(self.catalog, [run.proposal for run in runs
+                                     if run.name in weights and run.proposal is not None],
+                      weights)
+        picks = self._explorer_picks(runs, explorer)
+        considered = [*blend.products(), *(p for p in picks if p not in blend)]
 
         t0 = time.perf_counter()
         excluded = self._exclusions(context, considered, runs, explain=debug)
@@ -606,7 +733,7 @@ class Engine:
         eligibility_ms = (time.perf_counter() - t0) * 1000
         dropped = {e.product for e in excluded}
         ranked, arbitrated, explored = arbiter.arbitrate(
-            context, {p: merged[p][0] for p in merged if p not in dropped},
+            context, blend.scores(exclude=dropped),
             [p for p in picks if p not in dropped], share, now=self.clock())
         event = self.events.get(context.event) if context.event is not None else None
         if event is not None:  # what the event calls for comes first, in ranked order
@@ -617,8 +744,8 @@ class Engine:
         excluded.extend(held)
         policy_ms = (time.perf_counter() - t0) * 1000
         suggestions = tuple(
-            self._suggestion(context, p, merged.get(p), arbitrated[p],
-                             picks[p] if p in explored else None, explorer, debug=debug)
+            self._suggestion(context, p, blend.proposers(p), arbitrated[p],
+                             picks[p]() if p in explored else None, explorer, debug=debug)
             for p in ranked)
         assist = None
         if context.channel.id in ASSIST_CHANNELS:
@@ -663,34 +790,23 @@ class Engine:
                                   reasons=(reason,), kind=SERVICE_KIND, text=text, link=g.link))
         return tuple(out)
 
-    def _explores_alone(self, explorer: str | None, weights: Mapping[str, float],
-                        context: RequestContext) -> bool:
-        """Whether ``explorer`` must run for its exploration slots only: the blend gives it
-        no weight here, but it is registered, serves the moment and is trained."""
-        strategy = self.strategies.get(explorer) if explorer is not None else None
-        return (strategy is not None and explorer not in weights
-                and strategy.serves(context.moment) and strategy.is_fitted)
-
-    def _explorer_picks(self, runs: list[_Run], explorer: str | None, alone: bool
-                        ) -> dict[str, str]:
-        """The explorer's businesses, best first, each with its reason. A run outside the
-        blend is checked for garbage like any (and reported), but adds nothing to the blend."""
+    def _explorer_picks(self, runs: list[_Run], explorer: str | None
+                        ) -> dict[str, Callable[[], str]]:
+        """The explorer's businesses, best first, each with a way to write its reason."""
         run = next((r for r in runs if r.name == explorer), None) if explorer else None
-        if run is None or not run.candidates:
+        if run is None or run.proposal is None or not len(run.proposal.rows):
             return {}
-        if alone:
-            self._merge([run], {run.name: 1.0})  # drops and reports invalid candidates
-        return {c.product: c.reason
-                for c in sorted(run.candidates, key=lambda c: (-c.score, c.product))}
+        proposal, index = run.proposal, self.catalog.index
+        return {p: (lambda row=index[p]: proposal.reason_of(row))
+                for p in proposal.order(self.catalog)}
 
     def _suggestion(self, context: RequestContext, product: str,
-                    blended: tuple[float, list[tuple[str, str, float]]] | None,
+                    proposers: list[tuple[str, str, float]],
                     arbitrated: Mapping[str, float], explorer_reason: str | None,
                     explorer: str | None, *, debug: bool) -> Suggestion:
         """One suggestion: its arbitration score and proposers' reasons; an exploration
         slot's names the explorer first; where it can be ordered and, when not on the calling
         channel, the hand-off. With ``debug``, the score's components."""
-        proposers = list(blended[1]) if blended is not None else []
         if explorer_reason is not None:
             proposers = [(str(explorer), explorer_reason, 0.0),
                          *(x for x in proposers if x[0] != explorer)]
@@ -749,45 +865,147 @@ class Engine:
         held += [Ineligible(p, rule, detail if explain else "") for p, rule, detail in refused]
         return [p for p in ranked if service[p] or p in kept], held
 
-    def _run_strategies(self, context: RequestContext, names: Sequence[str]) -> list[_Run]:
-        n = self.config.engine.candidate_pool + len(context.customer.holdings)
+    def _run_strategies(self, context: RequestContext, names: Sequence[str],
+                        early: _Started | None = None) -> list[_Run]:
+        """Every strategy of ``names`` for ``context``, within ``strategy_timeout_ms``.
+
+        Strategies with a record of fast calls run one after another in one shared pool task
+        (``early``: already started after the context); the others (new ones, and any that
+        was slow or overran) each in a task of their own. The request never waits past the
+        budget: a call still running then is reported as a timeout, and a strategy with two
+        calls still running is skipped (and reported) until one returns.
+        """
+        n = self._pool_size(context)
         budget_s = self.config.engine.strategy_timeout_ms / 1000
-        futures: list[tuple[_Run, Future[list[Candidate]] | None]] = []
-        for name in names:
-            run = _Run(name)
-            with self._lock:
-                stuck = self._overrunning.get(name, 0)
-            if stuck >= 2:
-                run.error = ("timeout", f"skipped: {stuck} earlier calls still running")
-                futures.append((run, None))
-                continue
-            futures.append((run, self._pool.submit(self._timed, name, context, n)))
         deadline = time.perf_counter() + budget_s
-        for run, future in futures:
-            if future is None:
-                continue
+        runs = {name: _Run(name) for name in names}
+        if early is not None:
+            skipped, task, future = early.skipped, early.task, early.future
+            shared = set(task.names) if task is not None else set()
+            own = [name for name in names if name not in shared and name not in skipped]
+        else:
+            skipped, shared_names, own = self._partition(names)
+            task = _SharedTask(shared_names) if shared_names else None
+            future = self._pool.submit(self._run_shared, task, context, n) if task else None
+        for name, stuck in skipped.items():
+            message = f"skipped: {stuck} earlier calls still running"
+            runs[name].error = ("skipped", message)
+            self._report(name, "skipped", TimeoutError(message))
+        calls = [(runs[name], self._pool.submit(self._timed, name, context, n)) for name in own]
+        for run, call in calls:
             try:
-                run.candidates, run.ms = future.result(
+                run.output, run.ms = call.result(
                     timeout=max(0.0, deadline - time.perf_counter()))
             except FutureTimeout:
-                run.ms = budget_s * 1000
-                run.error = ("timeout", f"exceeded its {budget_s * 1000:g} ms budget")
-                self._watch_overrun(run.name, future)
-                self._report(run.name, "timeout", TimeoutError(run.error[1]))
+                self._overran(run, call, budget_s)
+                continue
             except Exception as e:
                 run.error = ("strategy", f"{type(e).__name__}: {e}")
                 self._report(run.name, "strategy", e)
-        return [run for run, _ in futures]
+            self._record_speed(run.name, run.ms)
+        if task is not None and future is not None:
+            self._collect_shared(task, future, runs, deadline, budget_s)
+        return list(runs.values())
+
+    def _pool_size(self, context: RequestContext) -> int:
+        """How many candidates each strategy is asked for."""
+        return self.config.engine.candidate_pool + len(context.customer.holdings)
+
+    def _partition(self, names: Sequence[str]
+                   ) -> tuple[dict[str, int], list[str], list[str]]:
+        """``names`` split into those skipped (two calls still running: how many), those
+        for the shared task and those for a task of their own."""
+        skipped: dict[str, int] = {}
+        shared: list[str] = []
+        own: list[str] = []
+        with self._lock:
+            for name in names:
+                stuck = self._overrunning.get(name, 0)
+                if stuck >= 2:
+                    skipped[name] = stuck
+                elif self._is_fast(name):
+                    shared.append(name)
+                else:
+                    own.append(name)
+        return skipped, shared, own
+
+    def _collect_shared(self, task: _SharedTask, future: Future[None], runs: dict[str, _Run],
+                        deadline: float, budget_s: float) -> None:
+        """The shared task's outcomes; at the deadline, the strategy holding it is reported
+        and isolated, and those it kept from starting are marked skipped (no fault of theirs:
+        not reported)."""
+        try:
+            future.result(timeout=max(0.0, deadline - time.perf_counter()))
+            holder = None
+        except FutureTimeout:
+            with task.lock:
+                task.cancelled = True
+                holder = task.current
+        for name in task.names:
+            run, outcome = runs[name], task.outcomes.get(name)
+            if name == holder:
+                self._overran(run, future, budget_s)
+            elif outcome is None:
+                run.error = ("skipped", f"not run: {holder!r} held the shared task past the "
+                                        f"{budget_s * 1000:g} ms budget")
+            elif isinstance(outcome, BaseException):
+                run.error = ("strategy", f"{type(outcome).__name__}: {outcome}")
+                self._report(name, "strategy", outcome)
+            else:
+                run.output, run.ms = outcome
+                self._record_speed(name, run.ms)
+
+    def _run_shared(self, task: _SharedTask, context: RequestContext, n: int) -> None:
+        """In a pool thread: the shared task's strategies in turn, until all ran or the
+        request gave up waiting."""
+        for name in task.names:
+            with task.lock:
+                if task.cancelled:
+                    return
+                task.current = name
+            try:
+                outcome: Any = self._timed(name, context, n)
+            except Exception as e:
+                outcome = e
+            with task.lock:
+                if task.cancelled:
+                    return
+                task.outcomes[name] = outcome
+
+    def _overran(self, run: _Run, future: Future[Any], budget_s: float) -> None:
+        """``run`` is past the budget: report it, track its call until it returns, and give
+        its next calls their own task."""
+        run.ms = budget_s * 1000
+        run.error = ("timeout", f"exceeded its {budget_s * 1000:g} ms budget")
+        self._watch_overrun(run.name, future)
+        self._record_speed(run.name, math.inf)
+        self._report(run.name, "timeout", TimeoutError(run.error[1]))
+
+    def _is_fast(self, name: str) -> bool:
+        """Whether ``name`` runs in the shared task (hold ``self._lock``)."""
+        return (self.config.engine.fast_strategy_ms > 0
+                and self._fast_calls.get(name, 0) >= FAST_RECORD)
+
+    def _record_speed(self, name: str, ms: float) -> None:
+        """Count a call under ``fast_strategy_ms`` towards the shared task; a slower one
+        starts the record again (its next calls run on their own)."""
+        with self._lock:
+            if ms < self.config.engine.fast_strategy_ms:
+                self._fast_calls[name] = self._fast_calls.get(name, 0) + 1
+            else:
+                self._fast_calls[name] = 0
 
     def _timed(self, name: str, context: RequestContext, n: int
-               ) -> tuple[list[Candidate], float]:
+               ) -> tuple[Sequence[Candidate], float]:
         t0 = time.perf_counter()
         result = self.strategies[name].candidates(context, n)
         if result is None:
             result = []
-        if not isinstance(result, Iterable):
-            raise TypeError(f"candidates() returned {type(result).__name__}, not a list")
-        return list(result), (time.perf_counter() - t0) * 1000
+        elif not isinstance(result, Candidates):
+            if not isinstance(result, Iterable):
+                raise TypeError(f"candidates() returned {type(result).__name__}, not a list")
+            result = list(result)
+        return result, (time.perf_counter() - t0) * 1000
 
     def _watch_overrun(self, name: str, future: Future[Any]) -> None:
         with self._lock:
@@ -799,40 +1017,17 @@ class Engine:
 
         future.add_done_callback(done)
 
-    def _merge(self, runs: list[_Run], weights: Mapping[str, float]
-               ) -> dict[str, tuple[float, list[tuple[str, str, float]]]]:
-        """Weighted sum of per-strategy max-normalised scores; every proposer's reason kept."""
-        merged: dict[str, tuple[float, list[tuple[str, str, float]]]] = {}
+    def _propose(self, runs: list[_Run]) -> None:
+        """Each run's output as a checked proposal; garbage is dropped and reported."""
         for run in runs:
-            valid: dict[str, Candidate] = {}
-            garbage = 0
-            for c in run.candidates:
-                if not isinstance(c, Candidate) or not math.isfinite(c.score) or \
-                        c.product not in self.catalog:
-                    garbage += 1
-                    continue
-                if c.product not in valid or c.score > valid[c.product].score:
-                    valid[c.product] = c
+            if run.error is not None and not run.output:
+                continue
+            run.proposal, garbage = propose(run.name, run.output, self.catalog)
             if garbage:
                 message = f"{garbage} invalid candidates dropped (wrong type or unknown product)"
                 if run.error is None:
                     run.error = ("garbage", message)
                 self._report(run.name, "garbage", ValueError(message))
-            run.candidates = list(valid.values())
-            if not run.candidates:
-                continue
-            top = max(c.score for c in run.candidates)
-            ranked = sorted(run.candidates, key=lambda c: -c.score)
-            for rank, c in enumerate(ranked):
-                # Scores on other scales (or non-positive) fall back to rank-based 1/(rank+1).
-                norm = c.score / top if top > 0 and c.score > 0 else 1.0 / (rank + 2)
-                contribution = weights[run.name] * norm
-                total, reasons = merged.get(c.product, (0.0, []))
-                reasons.append((run.name, c.reason, contribution))
-                merged[c.product] = (total + contribution, reasons)
-        for _, reasons in merged.values():
-            reasons.sort(key=lambda r: -r[2])
-        return merged
 
     def _exclusions(self, context: RequestContext, products: list[str], runs: list[_Run],
                     *, explain: bool = True) -> list[Ineligible]:

@@ -193,7 +193,9 @@ def plugin_error(plugin_name: str, stage: str, error: BaseException) -> None:
     """Called when a plugin fails or overruns its budget while serving a request.
 
     :param plugin_name: the plugin or strategy that failed.
-    :param stage: where: ``strategy``, ``timeout``, ``garbage``, ``context``, ``eligibility``
-        or ``observer``.
-    :param error: the exception (a ``TimeoutError`` for a budget overrun).
+    :param stage: where: ``strategy``, ``timeout``, ``garbage``, ``context``,
+        ``context_timeout``, ``eligibility``, ``observer``, or ``skipped`` (not called because
+        two earlier calls are still running; ``plugin_name`` is ``"context providers"`` when
+        the providers were skipped).
+    :param error: the exception (a ``TimeoutError`` for a budget overrun or a skipped call).
     """

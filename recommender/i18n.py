@@ -47,7 +47,17 @@ def parse_locale(value: Any, field_name: str = "locale") -> str:
 
 def translations(locale: str) -> _gettext.NullTranslations:
     """The gettext catalog of ``locale`` (identity for English), loaded once per process."""
-    return _load(parse_locale(locale))
+    loaded = _LOADED.get(locale)  # the request path: a canonical locale, already loaded
+    if loaded is None:
+        canonical = parse_locale(locale)
+        loaded = _load(canonical)
+        if locale == canonical:
+            _LOADED[locale] = loaded
+    return loaded
+
+
+#: Catalogs by canonical locale (other spellings are parsed each time: the dict stays small).
+_LOADED: dict[str, _gettext.NullTranslations] = {}
 
 
 @cache

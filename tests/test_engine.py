@@ -262,7 +262,7 @@ class GarbageStrategy(Strategy):
         nan = Candidate.__new__(Candidate)
         object.__setattr__(nan, "product", "data_5gb")
         object.__setattr__(nan, "score", math.nan)
-        object.__setattr__(nan, "reason", "nan")
+        object.__setattr__(nan, "_reason", "nan")
         return ["data_20gb", ("cloud_storage", 1.0), nan,
                 Candidate("no_such_business", 1.0, "unknown"),
                 Candidate("music_membership", 0.5, "dup low"),
@@ -498,3 +498,133 @@ def test_a_failure_response_says_why_the_order_failed(engine: Engine) -> None:
     ok = engine.recommend(RecommendationRequest(customer_id, "web", "success",
                                                 product="data_1gb")).to_dict()
     assert "explanation" not in ok
+
+
+# --------------------------------------------------------------------------------------------
+# The shared task: fast strategies run together; one that turns slow is cut off and isolated
+# --------------------------------------------------------------------------------------------
+
+
+class TurningStrategy(Strategy):
+    """Fast until ``hang`` is set, then sleeps ``seconds`` per call."""
+
+    def __init__(self, name: str, product: str, seconds: float = 1.0):
+        self.name = name  # type: ignore[misc]
+        self.product, self.seconds = product, seconds
+        self.hang = False
+
+    def candidates(self, context, n):
+        if self.hang:
+            time.sleep(self.seconds)
+        return [Candidate(self.product, 1.0, f"{self.name} says so")]
+
+
+def warm(engine: Engine, request: RecommendationRequest, calls: int) -> None:
+    for _ in range(calls):
+        assert not engine.recommend(request).errors
+
+
+@pytest.mark.parametrize("fast_ms", [5.0, 0.0])
+def test_a_fast_strategy_that_starts_hanging_is_cut_off_then_isolated(
+        sample_workspace: Workspace, fast_ms: float) -> None:
+    from recommender.engine import FAST_RECORD
+
+    first = TurningStrategy("first", "cloud_storage")
+    second = TurningStrategy("second", "music_membership")
+    blend = {"query": {"first": 1.0, "second": 1.0}}
+    with engine_with(sample_workspace, [("turning", StrategyPlugin(first, second))], blend,
+                     strategy_timeout_ms=100, fast_strategy_ms=fast_ms) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query",
+                                        debug=True)
+        warm(engine, request, FAST_RECORD + 1)
+        first.hang = True
+        started = time.perf_counter()
+        cut = engine.recommend(request)
+        assert time.perf_counter() - started < 0.9  # the budget, not the 1 s sleep
+        errors = {e["strategy"]: (e["stage"], e["error"]) for e in cut.errors}
+        assert errors["first"][0] == "timeout"
+        if fast_ms:  # both were in the shared task: the second never started, blameless
+            assert errors["second"] == ("skipped", "not run: 'first' held the shared task "
+                                                   "past the 100 ms budget")
+            assert ("second", "skipped") not in engine.fault_counts
+        else:  # every call in a task of its own: the second is untouched
+            assert "second" not in errors
+            assert [s.product for s in cut.suggestions] == ["music_membership"]
+        # The next request runs the first on its own: the second answers again.
+        after = engine.recommend(request)
+        assert [e["strategy"] for e in after.errors] == ["first"]
+        assert [s.product for s in after.suggestions] == ["music_membership"]
+        # Two calls still hanging: the third is skipped, and that is reported too.
+        skipped = engine.recommend(request)
+        assert skipped.errors[0]["stage"] == "skipped"
+        assert skipped.errors[0]["error"].startswith("skipped: 2 earlier calls still running")
+        assert engine.fault_counts[("first", "skipped")] == 1
+        assert engine.fault_counts[("first", "timeout")] == 2
+
+
+def test_a_strategy_that_recovers_rejoins_the_shared_task(sample_workspace: Workspace) -> None:
+    from recommender.engine import FAST_RECORD
+
+    slow = TurningStrategy("slow", "cloud_storage", seconds=0.03)
+    blend = {"query": {"slow": 1.0}}
+    with engine_with(sample_workspace, [("turning", StrategyPlugin(slow))], blend,
+                     strategy_timeout_ms=500) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        warm(engine, request, FAST_RECORD)
+        assert engine._partition(["slow"])[1] == ["slow"]
+        slow.hang = True  # 30 ms: within the budget, but over fast_strategy_ms
+        assert not engine.recommend(request).errors
+        assert engine._partition(["slow"])[2] == ["slow"]  # its own task from now on
+        slow.hang = False
+        warm(engine, request, FAST_RECORD - 1)
+        assert engine._partition(["slow"])[2] == ["slow"]
+        warm(engine, request, 1)
+        assert engine._partition(["slow"])[1] == ["slow"]
+
+
+def test_a_failing_context_provider_stops_the_strategies_it_would_have_run(
+        sample_workspace: Workspace) -> None:
+    """Gathering the context and the shared task are one pool task: when the providers
+    fail, no strategy of that request runs."""
+    from recommender.engine import FAST_RECORD
+
+    calls = TurningStrategy("counted", "cloud_storage")
+    seen = []
+    original = calls.candidates
+    calls.candidates = lambda context, n: seen.append(1) or original(context, n)  # type: ignore[method-assign]
+    with engine_with(sample_workspace, [("turning", StrategyPlugin(calls))],
+                     {"query": {"counted": 1.0}}) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        warm(engine, request, FAST_RECORD + 1)
+        before = len(seen)
+        with pytest.raises(UnknownCustomerError):
+            engine.recommend(RecommendationRequest("no-such-customer", "app", "query"))
+        time.sleep(0.05)
+        assert len(seen) == before
+
+
+def test_reasons_are_written_only_for_what_is_shown(sample_workspace: Workspace) -> None:
+    from recommender import Candidates
+
+    written: list[int] = []
+
+    class Vectorised(Strategy):
+        name = "vectorised"
+
+        def __init__(self, catalog):
+            self.catalog = catalog
+
+        def candidates(self, context, n):
+            rows = np.flatnonzero(self.catalog.orderable)[:n]
+            return Candidates(self.catalog, rows, np.linspace(1.0, 0.1, len(rows)),
+                              lambda row: written.append(row) or f"row {row}")
+
+    catalog = sample_workspace.catalog()
+    with engine_with(sample_workspace, [("vec", StrategyPlugin(Vectorised(catalog)))],
+                     {"query": {"vectorised": 1.0}}) as engine:
+        result = engine.recommend(RecommendationRequest(a_smartphone_customer(engine), "app",
+                                                        "query"))
+        shown = [s for s in result.suggestions if s.kind == "business"]
+        assert shown and len(written) == len(shown) < engine.config.engine.candidate_pool
+        assert [s.reasons for s in shown] == [(f"row {engine.catalog.index[s.product]}",)
+                                              for s in shown]
