@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from recommender import Catalog, Config, Exclusion, Ineligible, RequestContext, hookimpl
 
 
@@ -22,26 +24,30 @@ def check_eligibility(
 ) -> list[Ineligible]:
     # (pluggy passes no argument that has a default value: every one here is required)
     codes = catalog.exclusions(context)
+    rows = catalog.indices(products)
+    failing = np.flatnonzero(codes[rows])
+    if not len(failing):
+        return []
     handoff = config.handoff
     anywhere = None  # the same check without the calling channel, computed when needed
     smartphone = context.terminal.smartphone
-    index = catalog.index
+    allowed = handoff.allowed(context.channel.id)
+    ids = catalog.ids
     out = []
-    for product in products:
-        i = index[product]
+    for i in rows[failing].tolist():
         value = int(codes[i])
-        if value == Exclusion.CHANNEL and handoff.allowed(context.channel.id):
+        if value == Exclusion.CHANNEL and allowed:
             if anywhere is None:
                 anywhere = catalog.exclusions(context, channels=False)
             value = int(anywhere[i])
             if (
                 not value
-                and handoff.target(catalog[product].channels, smartphone=smartphone) is not None
+                and handoff.target(catalog.products[i].channels, smartphone=smartphone)
+                is not None
             ):
                 continue  # orderable elsewhere: shown with a hand-off
             value = value or int(Exclusion.CHANNEL)
-        if value:
-            code = Exclusion(value)
-            detail = catalog.explain(product, code, context) if explain else ""
-            out.append(Ineligible(product, code.code, detail))
+        code = Exclusion(value)
+        detail = catalog.explain(ids[i], code, context) if explain else ""
+        out.append(Ineligible(ids[i], code.code, detail))
     return out

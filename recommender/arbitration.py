@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -235,6 +235,41 @@ class ExplorationSettings:
         return keys
 
 
+class ComponentTable(Mapping[str, dict[str, float]]):
+    """Each ranked business's components and score, written out when asked for (a request
+    reads those it shows, and only for debug)."""
+
+    def __init__(self, products: Sequence[str], factors: Mapping[str, np.ndarray]):
+        self._parts: list[tuple[dict[str, int], Mapping[str, np.ndarray]]] = []
+        if products:
+            self._parts.append(({p: i for i, p in enumerate(products)}, factors))
+
+    def __getitem__(self, product: str) -> dict[str, float]:
+        for at, factors in reversed(self._parts):  # a later update wins
+            i = at.get(product)
+            if i is not None:
+                return {name: float(factors[name][i]) for name in (*COMPONENTS, "score")}
+        raise KeyError(product)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for at, _ in self._parts:
+            for product in at:
+                if product not in seen:
+                    seen.add(product)
+                    yield product
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, product: object) -> bool:
+        return any(product in at for at, _ in self._parts)
+
+    def update(self, other: ComponentTable) -> None:
+        """Add ``other``'s businesses (its values win)."""
+        self._parts.extend(other._parts)
+
+
 class Arbiter:
     """The arbitration formula over one catalog, and the exploration of one configuration.
 
@@ -297,6 +332,9 @@ class Arbiter:
         #: category).
         self._related_to = {k: np.array(v, dtype=np.int64) for k, v in related.items()}
         self._context_weights: dict[tuple[str, str], np.ndarray] = {}
+        #: Each business's place in id order (ties in the ranking go by id).
+        self._id_rank = np.argsort(np.argsort(np.array(catalog.ids), kind="stable"),
+                                   kind="stable")
         for moment in Moment:
             for channel in CHANNEL_IDS:
                 weights = np.ones(len(known))
@@ -352,22 +390,21 @@ class Arbiter:
         return factors
 
     def rank(self, context: RequestContext, propensity: Mapping[str, float], *, now: float
-             ) -> tuple[list[str], dict[str, dict[str, float]]]:
+             ) -> tuple[list[str], ComponentTable]:
         """The businesses of ``propensity`` (eligible ones, with their blended score) best
         first, ties by id; and each one's components and score (for debug)."""
         if not propensity:
-            return [], {}
+            return [], ComponentTable([], {})
         factors = self.components(context, propensity, now=now)
         products = list(propensity)
-        score = factors["score"]
-        order = sorted(range(len(products)), key=lambda i: (-score[i], products[i]))
-        table = {p: {name: float(factors[name][i]) for name in (*COMPONENTS, "score")}
-                 for i, p in enumerate(products)}
-        return [products[i] for i in order], table
+        rows = np.fromiter((self.catalog.index[p] for p in products), dtype=np.int64,
+                           count=len(products))
+        order = np.lexsort((self._id_rank[rows], -factors["score"]))
+        return [products[i] for i in order.tolist()], ComponentTable(products, factors)
 
     def arbitrate(self, context: RequestContext, propensity: Mapping[str, float],
                   picks: Sequence[str], share: float, *, now: float
-                  ) -> tuple[list[str], dict[str, dict[str, float]], set[str]]:
+                  ) -> tuple[list[str], ComponentTable, set[str]]:
         """The final order for a request: the eligible blended businesses ranked by the
         formula, with the exploration slots given to ``picks`` (the explorer's eligible
         businesses, best first). Returns the order, every listed business's components and

@@ -72,26 +72,28 @@ class Blend:
         n = len(catalog)
         total = np.zeros(n)
         proposed = np.zeros(n, dtype=bool)
-        self._parts: list[tuple[Proposal, np.ndarray, np.ndarray]] = []
+        self._parts: list[tuple[Proposal, np.ndarray]] = []
         for p in proposals:
             if not len(p.rows):
                 continue
             scores = p.scores
-            order = np.argsort(-scores, kind="stable")
-            rank = np.empty(len(order), dtype=np.float64)
-            rank[order] = np.arange(len(order))
             top = scores.max()
-            norm = np.where(scores > 0, scores / top, 1.0 / (rank + 2)) if top > 0 \
-                else 1.0 / (rank + 2)
+            if top > 0 and scores.min() > 0:
+                norm = scores / top
+            else:  # another scale: by rank where a score is not positive
+                order = np.argsort(-scores, kind="stable")
+                rank = np.empty(len(order), dtype=np.float64)
+                rank[order] = np.arange(len(order))
+                norm = np.where(scores > 0, scores / top, 1.0 / (rank + 2)) if top > 0 \
+                    else 1.0 / (rank + 2)
             contribution = weights[p.name] * norm
             total[p.rows] += contribution
             proposed[p.rows] = True
-            position = np.full(n, -1, dtype=np.int64)
-            position[p.rows] = np.arange(len(p.rows))
-            self._parts.append((p, position, contribution))
+            self._parts.append((p, contribution))
         self.rows = np.flatnonzero(proposed)
         self._total = total
         self._proposed = proposed
+        self._positions: list[dict[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -120,10 +122,14 @@ class Blend:
         row = self.catalog.index.get(product)
         if row is None or not self._proposed[row]:
             return []
+        if self._positions is None:  # built on the first call: only shown ones get here
+            self._positions = [dict(zip(p.rows.tolist(), range(len(p.rows)), strict=True))
+                               for p, _ in self._parts]
         out = []
-        for proposal, position, contribution in self._parts:
-            at = position[row]
-            if at >= 0:
+        for (proposal, contribution), position in zip(self._parts, self._positions,
+                                                      strict=True):
+            at = position.get(row)
+            if at is not None:
                 out.append((proposal.name, proposal.reason_of(row), float(contribution[at])))
         out.sort(key=lambda x: -x[2])
         return out

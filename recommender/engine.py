@@ -255,7 +255,7 @@ class _Plan:
 
 @dataclass
 class _Started:
-    """Strategies started before the request thread asked for them (see ``_early_start``)."""
+    """Strategies started right after the context, in its pool task (``Engine._context``)."""
 
     plan: _Plan
     skipped: dict[str, int]
@@ -455,13 +455,17 @@ class Engine:
         from what it carries itself, with a warning. Raises ContextError,
         UnknownCustomerError or UnknownProductError for bad input.
         """
-        context, warnings, _ = self._context(request, None)
+        context, warnings, _, _ = self._context(request, speculate=False)
         return context, warnings
 
-    def _context(self, request: RecommendationRequest, plan: _Plan | None
-                 ) -> tuple[RequestContext, list[str], _Started | None]:
-        """:meth:`build_context`, in one pool task that goes on (given ``plan``) to run the
-        plan's fast strategies: a request hands work to the pool once, not twice."""
+    def _context(self, request: RecommendationRequest, *, speculate: bool
+                 ) -> tuple[RequestContext, list[str], Check | None, _Started | None]:
+        """:meth:`build_context` in one pool task, which (``speculate``) also makes the
+        pre-order check of a transaction and starts the fast strategies of the moment it
+        will be served as: a request hands work to the pool once, not twice.
+
+        :returns: the context, warnings, the check (None: not made) and what was started.
+        """
         budget_s = self.config.engine.context_timeout_ms / 1000
         with self._lock:
             stuck = self._overrunning.get(CONTEXT_PROVIDERS, 0)
@@ -471,22 +475,16 @@ class Engine:
             context, warnings = self._gather_context(request, use_providers=False)
             warnings.insert(0, f"context providers skipped: {stuck} earlier calls still "
                                f"running; served from the request alone")
-            return context, warnings, None
-        early = None
-        if plan is not None:
-            skipped, shared, _ = self._partition(plan.names)
-            early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None)
+            return context, warnings, None, None
         running = [CONTEXT_PROVIDERS]
-        ready: Future[tuple[RequestContext, list[str]]] = Future()
+        ready: Future[tuple[RequestContext, list[str], Check | None, _Started | None]] = \
+            Future()
         future = self._pool.submit(self._context_then_shared, request, running, ready,
-                                   early.task if early is not None else None)
-        if early is not None:
-            early.future = future
+                                   speculate)
         try:
-            context, warnings = ready.result(timeout=budget_s)
+            context, warnings, check, early = ready.result(timeout=budget_s)
         except FutureTimeout:
-            if early is not None and early.task is not None:
-                early.task.cancel()
+            ready.cancel()  # the task sees it and starts no strategy
             plugin = running[0]
             self._watch_overrun(CONTEXT_PROVIDERS, future)
             self._report(plugin, "context_timeout", TimeoutError(
@@ -494,24 +492,36 @@ class Engine:
             context, warnings = self._gather_context(request, use_providers=False)
             warnings.insert(0, f"context provider {plugin!r} timed out after "
                                f"{budget_s * 1000:g} ms; served from the request alone")
-            return context, warnings, None
-        return context, warnings, early
+            return context, warnings, None, None
+        if early is not None:
+            early.future = future
+        return context, warnings, check, early
 
     def _context_then_shared(self, request: RecommendationRequest, running: list[str],
-                             ready: Future[tuple[RequestContext, list[str]]],
-                             task: _SharedTask | None) -> None:
-        """In a pool thread: gather the context, hand it over, then run the shared task."""
+                             ready: Future[Any], speculate: bool) -> None:
+        """In a pool thread: gather the context (and check the order), hand them over, then
+        run the shared task of the plan."""
         try:
-            gathered = self._gather_context(request, running=running)
+            context, warnings = self._gather_context(request, running=running)
+            check, early, serving = None, None, context
+            if speculate:
+                if context.moment is Moment.TRANSACTION:
+                    running[0] = "eligibility (pre-order check)"
+                    check = self._verdict(context)
+                    if not check.will_succeed:
+                        serving = context.evolve(moment=Moment.FAILURE)
+                plan = self._plan(serving.moment, context.channel.id, context.customer.id)
+                skipped, shared, _ = self._partition(plan.names)
+                early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None)
         except BaseException as e:
-            if task is not None:
-                task.cancel()
-            ready.set_exception(e)
+            if ready.set_running_or_notify_cancel():
+                ready.set_exception(e)
             return
-        ready.set_result(gathered)
-        if task is not None:
-            context = gathered[0]
-            self._run_shared(task, context, self._pool_size(context))
+        if not ready.set_running_or_notify_cancel():
+            return  # the request stopped waiting: it serves without these strategies
+        ready.set_result((context, warnings, check, early))
+        if early is not None and early.task is not None:
+            self._run_shared(early.task, serving, self._pool_size(serving))
 
     def _gather_context(self, request: RecommendationRequest, *, use_providers: bool = True,
                         running: list[str] | None = None
@@ -603,20 +613,20 @@ class Engine:
         started = time.perf_counter()
         warnings: list[str] = []
         early: _Started | None = None
+        check: Check | None = None
         if isinstance(request, RequestContext):
             context = request
             debug = bool(debug)
         else:
-            context, warnings, early = self._context(request, self._early_plan(request))
+            context, warnings, check, early = self._context(request, speculate=True)
             debug = request.debug if debug is None else debug
         context_ms = (time.perf_counter() - started) * 1000
-        check = self._verdict(context) if context.moment is Moment.TRANSACTION else None
+        if check is None and context.moment is Moment.TRANSACTION:
+            check = self._verdict(context)
         if check is not None and not check.will_succeed:
             # The order will fail: serve what works instead, as after the failure.
-            if early is not None and early.task is not None:
-                early.task.cancel()
             result = self._serve(context.evolve(moment=Moment.FAILURE), warnings, debug,
-                                 started, context_ms)
+                                 started, context_ms, early)
             result = replace(result, moment=context.moment.value, explanation=None,
                              check=replace(check, alternatives=result.suggestions))
         else:
@@ -673,17 +683,6 @@ class Engine:
             product, p.display_name(context.locale), p.channels, customer=context.customer.id,
             calling=context.channel.id, smartphone=context.terminal.smartphone,
             locale=context.locale)
-
-    def _early_plan(self, request: RecommendationRequest) -> _Plan | None:
-        """The plan of ``request`` before its context is known (None: the request is
-        malformed, and gathering its context says how)."""
-        try:
-            moment = Moment(request.moment)
-        except ValueError:
-            return None
-        if not isinstance(request.customer_id, str) or not isinstance(request.channel, str):
-            return None
-        return self._plan(moment, request.channel, request.customer_id)
 
     def _plan(self, moment: Moment, channel: str, customer_id: str) -> _Plan:
         """The strategies that serve ``moment`` on ``channel`` for this customer's
