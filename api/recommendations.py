@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
+
 from recommender.engine import RecommendationRequest
 from recommender.experiments import ANONYMOUS
 
+from .jsonio import json_response
 from .schemas import RecommendationRequestSchema, RecommendationSchema
 from .state import Blueprint, request_id, service
 
@@ -15,7 +18,7 @@ blp = Blueprint("recommendations", __name__, url_prefix="/v1",
 
 
 @blp.route("/recommendations", methods=["POST"])
-@blp.arguments(RecommendationRequestSchema, example={
+@blp.arguments(RecommendationRequestSchema(), example={
     "customer": {"id": "C0000042"}, "terminal": {"network": "5G"}, "channel": "app",
     "moment": "success", "product": "plan_5g"})
 @blp.response(200, RecommendationSchema)
@@ -24,7 +27,7 @@ blp = Blueprint("recommendations", __name__, url_prefix="/v1",
 @blp.alt_response(415, description="The body is not application/json.")
 @blp.alt_response(422, description="A field is missing or out of its contract; "
                                    "``errors`` names it.")
-def recommend(body: dict[str, Any]) -> dict[str, Any]:
+def recommend(body: dict[str, Any]) -> Response:
     """Recommend businesses for a customer at a moment on a channel.
 
     Gathers the TCPC context (stored profile, holdings and terminal, overridden by what the
@@ -46,4 +49,4 @@ def recommend(body: dict[str, Any]) -> dict[str, Any]:
         debug=body["debug"], request_id=request_id(body), locale=body.get("locale"),
         event=body.get("event"))
     with service().slot.lease() as engine:
-        return engine.recommend(request).to_dict()
+        return json_response(engine.recommend(request).to_dict())

@@ -7,6 +7,7 @@ overruns or returns garbage is skipped and reported by name, and the request sti
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -481,10 +482,9 @@ class Engine:
             Future()
         future = self._pool.submit(self._context_then_shared, request, running, ready,
                                    speculate)
-        try:
-            context, warnings, check, early = ready.result(timeout=budget_s)
-        except FutureTimeout:
-            ready.cancel()  # the task sees it and starts no strategy
+        with contextlib.suppress(FutureTimeout):  # the whole task: one wake-up if it ends
+            future.result(timeout=budget_s)
+        if ready.cancel():  # still gathering: the task sees it and starts no strategy
             plugin = running[0]
             self._watch_overrun(CONTEXT_PROVIDERS, future)
             self._report(plugin, "context_timeout", TimeoutError(
@@ -493,6 +493,7 @@ class Engine:
             warnings.insert(0, f"context provider {plugin!r} timed out after "
                                f"{budget_s * 1000:g} ms; served from the request alone")
             return context, warnings, None, None
+        context, warnings, check, early = ready.result()
         if early is not None:
             early.future = future
         return context, warnings, check, early

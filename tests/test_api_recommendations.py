@@ -177,3 +177,31 @@ def test_suggestion_scores_are_sorted(client):
                                        ).get_json()["suggestions"]]
     assert scores == sorted(scores, reverse=True)
     assert np.all(np.isfinite(scores))
+
+
+def test_the_response_is_exactly_what_its_schema_documents(client):
+    """The endpoint writes the engine's dict without a marshmallow pass: for every channel,
+    moment, language, event and debug flag, dumping it through the documented schema would
+    change nothing (no field undeclared, renamed or reformatted)."""
+    from api.schemas import RecommendationSchema
+
+    engine = client.application.extensions["recommender"].slot.engine
+    schema = RecommendationSchema()
+    events = [None, *sorted(engine.events.events)]
+    rng = np.random.default_rng(5)
+    checked = 0
+    for channel in sorted(DEFAULT_SLOTS):
+        for moment, extra in MOMENT_REQUESTS.items():
+            for debug in (False, True):
+                body = {"customer": {"id": CUSTOMER}, "channel": channel, "moment": moment,
+                        "locale": str(rng.choice(["zh-CN", "en"])), "debug": debug, **extra}
+                event = events[int(rng.integers(len(events)))]
+                if event is not None:
+                    body["event"] = event
+                r = post(client, body)
+                assert r.status_code == 200 and r.mimetype == "application/json"
+                got = r.get_json()
+                assert schema.dump(got) == got, body
+                assert not schema.validate(got), body
+                checked += 1
+    assert checked == len(DEFAULT_SLOTS) * len(MOMENT_REQUESTS) * 2
