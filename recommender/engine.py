@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -54,6 +54,7 @@ from .i18n import DEFAULT_LOCALE
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
 from .strategy import Candidate, Candidates, Strategy
+from .workers import DaemonPool
 
 log = logging.getLogger("recommender")
 
@@ -348,8 +349,7 @@ class Engine:
         self._arbiter: tuple[Config, Arbiter] | None = None
         self.arbiter  # noqa: B018 -- [arbitration] and [exploration] validated here
         settings = self.config.engine
-        self._pool = ThreadPoolExecutor(max_workers=settings.workers,
-                                        thread_name_prefix="recommender-strategy")
+        self._pool = DaemonPool(settings.workers, "recommender-strategy")
         self._overrunning: dict[str, int] = {}
         #: Each strategy's calls in a row under ``fast_strategy_ms`` (``FAST_RECORD`` of them
         #: and it runs in the shared task).
@@ -438,7 +438,8 @@ class Engine:
         return cached[1]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the pool; a plugin call still running is not waited for."""
+        self._pool.shutdown()
 
     def __enter__(self) -> Engine:
         return self
