@@ -598,7 +598,7 @@ class Engine:
             return context, warnings
         extra: dict[str, Any] = {}
         for plugin, result, error in call_each(hook.extra_context, before=before,
-                                               context=context):
+                                               context=context, store=self.store):
             if error is not None:
                 provider_failed(plugin, error)
             elif isinstance(result, Mapping):

@@ -116,14 +116,19 @@ def channel_settings(channel_id: str, config: Config) -> Channel | None:
 
 
 @hookspec
-def extra_context(context: RequestContext) -> Mapping[str, Any] | None:
+def extra_context(context: RequestContext, store: Store | None) -> Mapping[str, Any] | None:
     """Return extra attributes to add to the request context before strategies run.
 
     Every implementation is called; the mappings are merged into ``context.attributes`` in
     registration order. Use it for signals a strategy needs that TCPC does not model (a data
     balance running low, a campaign flag). Keys should be prefixed with your plugin's name.
+    The stored customer attributes are already in ``context.customer.attributes``; the
+    customer's recent events are ``store.recent_events(context.customer.id, since=...,
+    limit=..., kinds=...)`` (newest first, at most 1,000). Keep it fast: it runs within
+    ``engine.context_timeout_ms`` on every request.
 
     :param context: the request context built so far.
+    :param store: the workspace's store (None for an engine built without one).
     :returns: a mapping of attribute names to JSON-serialisable values, or ``None``.
     """
 

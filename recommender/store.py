@@ -30,7 +30,7 @@ from typing import Any
 from .attributes import decode as decode_attributes
 from .attributes import encode as encode_attributes
 from .contact_policy import Response
-from .context import Customer, Terminal
+from .context import Customer, Moment, Terminal
 from .errors import RecommenderError
 
 SCHEMA = """
@@ -239,6 +239,19 @@ class PacedWrite:
     transactions: int
     longest_transaction_s: float
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEvent:
+    """One stored event of a customer: when, which business, on which channel, at which
+    moment (``kind``: ``query``, ``transaction``, ``success``, ``failure``), and why an order
+    failed."""
+
+    ts: int
+    product: str
+    channel: str
+    kind: str
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -818,6 +831,38 @@ class Store:
             "WHERE customer_id = ? AND ts >= ? AND kind = 'failure' ORDER BY ts DESC LIMIT 5",
             (customer_id, since))
         return [tuple(row) for row in rows]
+
+    def recent_events(self, customer_id: str, *, since: int | None = None, limit: int = 20,
+                      kinds: Iterable[str] | None = None) -> list[CustomerEvent]:
+        """The customer's latest events (views, orders, failures...), newest first: the read
+        API for plugins (``extra_context`` gets the store, strategies get it when registered).
+
+        :param since: only events at or after this unix time.
+        :param limit: at most this many (1 to 1,000: one request reads a page, not a history).
+        :param kinds: only these event kinds (the moments: ``query``, ``transaction``,
+            ``success``, ``failure``).
+        :raises ValueError: for a limit out of range or an unknown kind.
+        """
+        known = tuple(m.value for m in Moment)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be an integer from 1 to 1,000, got {limit!r}")
+        sql = ("SELECT ts, product_id, channel, kind, failure_reason FROM events "
+               "WHERE customer_id = ?")
+        args: list[Any] = [customer_id]
+        if since is not None:
+            sql += " AND ts >= ?"
+            args.append(int(since))
+        if kinds is not None:
+            kinds = sorted(set(kinds))
+            unknown = [k for k in kinds if k not in known]
+            if unknown:
+                raise ValueError(f"unknown event kind {unknown[0]!r}; known: "
+                                 f"{', '.join(known)}")
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            args += kinds
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [CustomerEvent(*row) for row in self.db.execute(sql, args)]
 
     def record_contacts(self, customer_id: str, channel: str, now: int, request_id: str,
                         choose: Callable[[list[Response]], list[str]],

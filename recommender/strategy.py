@@ -89,8 +89,9 @@ class Candidates(Sequence[Candidate]):
     (for tests and offline scripts). ``reason`` is one sentence for all, or a function of the
     candidate's catalog row returning its sentence.
 
-    :raises TypeError, ValueError: for rows outside the catalog, repeated rows, or scores that
-        are not finite numbers, naming what was wrong.
+    :raises TypeError: for rows that are not a 1-d array of integers, or a bad ``reason``.
+    :raises ValueError: for rows outside the catalog or repeated, or scores that are not
+        finite or not one per row.
     """
 
     __slots__ = ("catalog", "rows", "scores", "_reason")

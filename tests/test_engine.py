@@ -631,3 +631,35 @@ def test_reasons_are_written_only_for_what_is_shown(sample_workspace: Workspace)
         assert shown and len(written) == len(shown) < engine.config.engine.candidate_pool
         assert [s.reasons for s in shown] == [(f"row {engine.catalog.index[s.product]}",)
                                               for s in shown]
+
+
+def test_extra_context_reads_recent_events_from_the_store(sample_workspace: Workspace) -> None:
+    """The plugin read API: an extra_context hook gets the store and reads the customer's
+    latest events; a strategy sees what it added."""
+    seen: dict[str, object] = {}
+
+    class Recent:
+        @hookimpl
+        def extra_context(self, context, store):
+            events = store.recent_events(context.customer.id, limit=3)
+            return {"recent_last_product": events[0].product if events else None}
+
+    class Reader(Strategy):
+        name = "reader"
+
+        def candidates(self, context, n):
+            seen["last"] = context.attributes.get("recent_last_product")
+            return []
+
+    with engine_with(sample_workspace, [("recent", Recent()),
+                                        ("reader", StrategyPlugin(Reader()))],
+                     {"query": {"reader": 1.0, "popularity": 1.0}}) as engine:
+        customer = engine.store.db.execute(
+            "SELECT customer_id FROM events GROUP BY customer_id ORDER BY customer_id "
+            "LIMIT 1").fetchone()[0]
+        latest = engine.store.db.execute(
+            "SELECT product_id FROM events WHERE customer_id = ? ORDER BY ts DESC, id DESC "
+            "LIMIT 1", (customer,)).fetchone()[0]
+        result = engine.recommend(RecommendationRequest(customer, "app", "query", debug=True))
+        assert not result.errors
+        assert seen["last"] == latest

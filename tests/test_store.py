@@ -306,3 +306,35 @@ def test_a_store_without_event_keys_is_migrated_on_open(tmp_path: Path) -> None:
 def test_the_id_rule(value: str, problem: str | None) -> None:
     found = text_problem(value)
     assert (found if found is None else found[:len(problem or "")]) == problem
+
+
+def test_recent_events_are_a_customer_s_latest_newest_first(tmp_path: Path) -> None:
+    from recommender.store import CustomerEvent
+
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_rows("events", [
+            (100, "C1", "caller_id", "app", "query", None, None),
+            (300, "C1", "plan_5g", "web", "failure", "terminal", None),
+            (200, "C1", "data_5gb", "app", "success", None, None),
+            (250, "C2", "data_5gb", "app", "success", None, None),
+        ])
+        got = store.recent_events("C1")
+        assert got == [CustomerEvent(300, "plan_5g", "web", "failure", "terminal"),
+                       CustomerEvent(200, "data_5gb", "app", "success"),
+                       CustomerEvent(100, "caller_id", "app", "query")]
+        assert store.recent_events("C1", since=200) == got[:2]
+        assert store.recent_events("C1", limit=1) == got[:1]
+        assert store.recent_events("C1", kinds=["success", "query"]) == got[1:]
+        assert store.recent_events("nobody") == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"limit": 0}, "limit must be an integer from 1 to 1,000, got 0"),
+    ({"limit": 1001}, "limit must be an integer from 1 to 1,000"),
+    ({"limit": True}, "limit must be an integer"),
+    ({"limit": "5"}, "limit must be an integer"),
+    ({"kinds": ["order"]}, "unknown event kind 'order'; known: query, transaction, success"),
+])
+def test_recent_events_refuses_a_bad_request_naming_it(tmp_path: Path, kwargs, message) -> None:
+    with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match=message):
+        store.recent_events("C1", **kwargs)
