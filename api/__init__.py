@@ -139,10 +139,15 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     app.extensions[EXTENSION] = ServiceState(settings=settings, slot=slot, metrics=metrics,
                                              api=api)
     metrics.init_app(app)
-    if settings.cors_origins:
+    if settings.cors_origins:  # every path answers a preflight, admin included
         CORS(app, origins=list(settings.cors_origins), methods=["GET", "POST"],
-             allow_headers=["Content-Type", "Authorization", REQUEST_ID_HEADER],
-             expose_headers=[REQUEST_ID_HEADER, "Retry-After"], max_age=600)
+             allow_headers=["Content-Type", "Authorization", REQUEST_ID_HEADER,
+                            "If-None-Match", "If-Modified-Since"],
+             expose_headers=[REQUEST_ID_HEADER, "Retry-After", "ETag"], max_age=600)
+    app.config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = lambda: request.method == "OPTIONS"
+    from .compression import compress
+
+    compress(app)  # gzip, when the request accepts it
 
     @app.before_request
     def _request_id() -> None:

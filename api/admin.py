@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 from typing import Any
 
 from flask import request
@@ -14,8 +13,7 @@ from recommender.errors import RecommenderError
 from .problems import without_paths
 from .schemas import ReloadRequestSchema, ReloadSchema
 from .state import Blueprint, service
-
-log = logging.getLogger("recommender.api")
+from .state import reload as reload_served
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin",
                 description="Operations that need the admin bearer token.")
@@ -35,7 +33,8 @@ def require_token() -> None:
 
 @blp.before_request
 def _authenticate() -> None:
-    require_token()
+    if request.method != "OPTIONS":  # a browser's preflight carries no credentials
+        require_token()
 
 
 @blp.route("/reload", methods=["POST"])
@@ -43,29 +42,28 @@ def _authenticate() -> None:
 @blp.response(200, ReloadSchema)
 @blp.alt_response(401, description="Missing or wrong bearer token.")
 @blp.alt_response(403, description="No admin token is configured.")
-@blp.alt_response(409, description="A file or the model version is refused; the previous "
-                                    "ones keep serving.")
+@blp.alt_response(409, description="A file or the model version is refused, or the "
+                                    "[server] table of config.toml changed (restart to "
+                                    "apply it); what was served keeps serving.")
 @blp.doc(security=[{"bearerAuth": []}])
 def reload(body: dict[str, Any]) -> dict[str, Any]:
     """Check the workspace files and a model version, then serve them on every worker.
 
     The version defaults to the newest trained one (``CURRENT``). Everything is checked
-    first: the catalog, rules and configuration as they are on disk now, and the model
-    (manifest, checksums, catalog). Anything missing, malformed, tampered with or
-    incompatible is refused with 409 naming the file and the problem, and the previous
-    files and model keep serving. On success, requests already running finish on the old
-    engine and later ones use the new one; every worker of the server follows within
-    ``reload_poll_seconds``, and a worker that starts later serves the same.
+    first: ``catalog.toml``, ``rules.toml``, ``config.toml``, ``events.toml`` and the files
+    ``[strategies]`` names, as they are on disk now, and the model (manifest, checksums,
+    catalog). Anything missing, malformed, tampered with or incompatible is refused with 409
+    naming the file and the problem, and the previous files and model keep serving. So is a
+    changed ``[server]`` table of ``config.toml``: those settings (address, workers, token,
+    CORS origins, limits) are read when the server starts; restart it to apply them. On
+    success, requests already running finish on the old engine and later ones use the new
+    one; every worker of the server follows within ``reload_poll_seconds``, and a worker that
+    starts later serves the same.
     """
-    state = service()
     try:
-        previous, version = state.slot.reload(body.get("version"))
+        previous, version = reload_served(body.get("version"))
     except (RecommenderError, OSError) as e:
-        state.metrics.reloads.labels(outcome="refused").inc()
-        reason = without_paths(str(e), state.settings)
-        log.error("reload refused: %s", reason)
-        abort(409, message="reload refused, the previous model keeps serving: "
-              + reason)
-    state.metrics.reloads.labels(outcome="done").inc()
+        abort(409, message="reload refused, what was served keeps serving: "
+              + without_paths(str(e), service().settings))
     return {"previous_version": previous, "model_version": version}
 

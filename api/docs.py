@@ -16,7 +16,7 @@ PAGE = """{% macro fields(entry) %}<table><tr><th>Field</th><th>Type</th><th>Not
 {% for fname, f in (entry.schema.properties or {}).items() %}<tr>
 <td><code>{{ fname }}</code>{% if fname in (entry.schema.required or []) %}
 <span class="req">*</span>{% endif %}</td><td>{{ kind(f) }}</td>
-<td>{{ f.description or "" }}{% if f.enum %} One of: {{ f.enum|join(", ") }}.{% endif %}
+<td>{{ f.description or "" }}{% if choices(f) %} One of: {{ choices(f)|join(", ") }}.{% endif %}
 {% if f.minimum is defined %} Min {{ f.minimum }}.{% endif %}
 {% if f.maximum is defined %} Max {{ f.maximum }}.{% endif %}
 {% if f.maxItems is defined %} At most {{ f.maxItems }} items.{% endif %}</td></tr>
@@ -47,7 +47,7 @@ table{border-collapse:collapse;width:100%;margin:.4em 0}td,th{border-bottom:1px 
 {% if op.description %}<p>{{ op.description }}</p>{% endif %}
 {% if op.parameters %}<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Notes</th></tr>
 {% for p in op.parameters %}<tr><td><code>{{ p.name }}</code></td><td>{{ p["in"] }}</td>
-<td>{{ p.schema.type }}</td><td>{{ p.schema.enum|join(", ") if p.schema.enum }}</td></tr>
+<td>{{ kind(p.schema) }}</td><td>{{ choices(p.schema)|join(", ") }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% if op.body %}<p><b>Request body</b> <code>{{ op.body.name }}</code></p>{{ fields(op.body) }}
 {% if op.example %}<pre>{{ op.example }}</pre>{% endif %}{% endif %}
@@ -58,7 +58,10 @@ table{border-collapse:collapse;width:100%;margin:.4em 0}td,th{border-bottom:1px 
 {% for slug, code, when in problems %}<tr id="problem-{{ slug }}"><td><code>{{ code }}</code>
 </td><td>{{ when }}</td></tr>{% endfor %}</table>
 <h2>Schemas</h2>{% for name, schema in schemas %}<h3 id="schema-{{ name }}">{{ name }}</h3>
-{{ fields({"name": name, "schema": schema}) }}{% endfor %}
+{% if schema.enum %}<p>{{ schema.description }} One of:
+{% for value in schema.enum %}<code>{{ value }}</code>{{ ", " if not loop.last }}{% endfor %}.
+</p>{% else %}{{ fields({"name": name, "schema": schema}) }}{% endif %}
+{% endfor %}
 </body></html>
 """
 
@@ -68,12 +71,29 @@ def _kind(field: dict[str, Any]) -> str:
         return field["$ref"].rsplit("/", 1)[-1]
     if "allOf" in field:
         return " ".join(_kind(f) for f in field["allOf"])
+    if "anyOf" in field:
+        return " or ".join(_kind(f) for f in field["anyOf"])
     kind = field.get("type", "any")
     if isinstance(kind, list):
         kind = " or ".join(kind)
     if kind == "array":
         return f"array of {_kind(field.get('items', {}))}"
     return kind
+
+
+def _choices(field: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+    """The values a field may take, its named enum's included (null shown as ``null``)."""
+    if "enum" in field:
+        return ["null" if v is None else str(v) for v in field["enum"]]
+    if "$ref" in field:
+        return _choices(schemas.get(field["$ref"].rsplit("/", 1)[-1], {}), schemas)
+    out: list[str] = []
+    for option in field.get("anyOf", ()):
+        out += _choices(option, schemas) or (["any other string"] if option.get("type") ==
+                                             "string" else [])
+    if field.get("type") == "array":
+        return _choices(field.get("items", {}), schemas)
+    return out
 
 
 def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,10 +130,13 @@ PROBLEMS = [
     (403, "An admin endpoint was called but no admin token is configured."),
     (404, "No such path, or no such product."),
     (405, "The path exists but not with this method; see the Allow header."),
-    (409, "A model version was refused at reload; the previous one keeps serving."),
+    (409, "Refused as it stands: a reload's file or model version (what was served keeps "
+          "serving), a feedback event_id already stored for another event, an audience "
+          "without a trained propensity model."),
     (413, "The body is larger than the configured limit (64 KiB by default)."),
     (415, "The body is not sent as application/json."),
-    (429, "The client sent more requests than the configured rate limit allows."),
+    (429, "The client sent more requests than the configured rate limit allows: retry "
+          "after Retry-After seconds (never for preflights, probes and metrics)."),
     (422, "A field is missing, unknown, or out of its contract; errors names each one."),
     (500, "The server failed; the error is logged, nothing internal is returned."),
     (503, "Not ready (checks says whether the store, the served model or the models are the "
@@ -139,8 +162,10 @@ def _response_text(response: dict[str, Any]) -> str:
 def docs() -> Response:
     """The API reference page."""
     spec = service().api.spec.to_dict()
+    schemas = spec.get("components", {}).get("schemas", {})
     html = render_template_string(
         PAGE, spec=spec, tags=_operations(spec), openapi_url="/openapi.json", kind=_kind,
+        choices=lambda field: _choices(field, schemas),
         schemas=sorted(spec.get("components", {}).get("schemas", {}).items()),
         problems=_problems())
     response = Response(html, mimetype="text/html")

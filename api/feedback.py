@@ -21,7 +21,7 @@ from flask_smorest import abort
 from recommender.store import FeedbackEvent, StoreBusyError, StoreError, now
 
 from .problems import problem
-from .schemas import FeedbackAckSchema, FeedbackRequestSchema, ProblemSchema
+from .schemas import FeedbackAckSchema, FeedbackRequestSchema
 from .state import Blueprint, ServiceState, service
 
 log = logging.getLogger("recommender.api")
@@ -94,12 +94,10 @@ def _unavailable(state: ServiceState, action: str, outcome: str, detail: str,
 @blp.alt_response(415, description="The body is not application/json.")
 @blp.alt_response(422, description="A field is missing or out of its contract.")
 @blp.alt_response(
-    409, schema=ProblemSchema, content_type="application/problem+json",
-    description="The event_id was already stored for a different event (another product, "
+    409, description="The event_id was already stored for a different event (another product, "
                 "action, customer...); nothing was stored.")
 @blp.alt_response(
-    503, schema=ProblemSchema, content_type="application/problem+json",
-    description="Not stored: the store is busy with another writer (an import) or cannot be "
+    503, description="Not stored: the store is busy with another writer (an import) or cannot be "
                 "written. Nothing was recorded; send the same event again after Retry-After "
                 "seconds.",
     headers={"Retry-After": {"description": "Seconds to wait before sending the event again.",

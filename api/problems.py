@@ -25,6 +25,8 @@ from werkzeug.exceptions import HTTPException
 
 from recommender.errors import ContextError, UnknownCustomerError, UnknownProductError
 
+from .contract import ErrorResponses, NamedEnums
+from .enums import ENUMS
 from .schemas import ProblemSchema
 
 log = logging.getLogger("recommender.api")
@@ -120,10 +122,19 @@ class OperationIds(BasePlugin):
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api, answering and documenting errors as problem details."""
+    """flask-smorest's Api, answering and documenting errors as problem details.
+
+    Its document declares every error status of every operation as a Problem and names each
+    enum once (see :mod:`api.contract`).
+    """
 
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def _init_spec(self, *, extra_plugins: Any = None, **kwargs: Any) -> None:
+        plugins = [*(extra_plugins or ()), ErrorResponses("Problem", PROBLEM_MIME),
+                   NamedEnums(ENUMS)]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
 
     def _register_responses(self) -> None:
         for status in HTTPStatus:

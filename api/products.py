@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, request
@@ -22,34 +23,51 @@ from .state import Blueprint, service
 blp = Blueprint("products", __name__, url_prefix="/v1",
                 description="The businesses in the catalog and their conditions.")
 
-#: The catalog views a front-end may cache: answered with an ETag, and 304 when it is current.
+#: The catalog views a front-end may cache: answered with an ETag and a Last-Modified, and
+#: 304 when the copy the client holds is current.
 CACHEABLE = frozenset({"products.list_products", "products.get_product"})
-NOT_MODIFIED = "Not modified: the If-None-Match ETag is current; no body."
+NOT_MODIFIED = ("Not modified: the If-None-Match ETag is current (or, without If-None-Match, "
+                "nothing was published since If-Modified-Since); no body.")
+VALIDATORS = {
+    "ETag": {"description": "A hash of the body; send it back in If-None-Match.",
+             "schema": {"type": "string"}},
+    "Last-Modified": {"description": "When the files served were published (server start or "
+                                     "the last reload); send it back in If-Modified-Since.",
+                      "schema": {"type": "string"}},
+}
 
 
 @blp.after_request
-def _etag(response: Response) -> Response:
-    """An ETag on each catalog answer (a hash of its body), and 304 with no body when the
-    request's If-None-Match names it: the catalog changes only with a reload."""
+def _validators(response: Response) -> Response:
+    """An ETag (a hash of the body) and a Last-Modified (when the served files were published)
+    on each catalog answer, and 304 with no body when the request's If-None-Match names the
+    ETag or, without one, its If-Modified-Since is not older: the catalog changes only with
+    a reload. ``no-cache``: a browser may keep the answer but asks again before using it."""
     if request.endpoint in CACHEABLE and request.method == "GET" and \
             response.status_code == 200:
         response.add_etag()
+        published = service().slot.record.at
+        if published > 0:
+            response.last_modified = datetime.fromtimestamp(int(published), UTC)
+        response.headers["Cache-Control"] = "no-cache"
         response.make_conditional(request)
     return response
 
 
 @blp.route("/products", methods=["GET"])
 @blp.arguments(ProductQuerySchema, location="query")
-@blp.response(200, ProductListSchema)
+@blp.response(200, ProductListSchema, headers=VALIDATORS)
 @blp.alt_response(422, description="A query parameter is out of its contract.")
 @blp.alt_response(304, description=NOT_MODIFIED)
 def list_products(query: dict[str, Any]) -> dict[str, Any]:
     """List the catalog, optionally only a category or what one channel can transact.
 
     Each business carries its category, channels, eligibility conditions (network, smartphone,
-    OS, tier, persona, lifecycle, tenure), prerequisites and conflicts.
+    OS, tier, persona, lifecycle, tenure), prerequisites and conflicts. Send the ETag back in
+    If-None-Match (or Last-Modified in If-Modified-Since) to get a 304 while it is current.
     """
-    catalog = service().catalog
+    with service().slot.lease() as engine:
+        catalog = engine.catalog
     products = [described for p, described in zip(catalog.products, _described(catalog),
                                                    strict=True)
                 if query.get("category") in (None, p.category)
@@ -64,12 +82,13 @@ def _described(catalog: Catalog) -> tuple[dict[str, Any], ...]:
 
 
 @blp.route("/products/<product_id>", methods=["GET"])
-@blp.response(200, ProductSchema)
+@blp.response(200, ProductSchema, headers=VALIDATORS)
 @blp.alt_response(404, description="No business has this id.")
 @blp.alt_response(304, description=NOT_MODIFIED)
 def get_product(product_id: str) -> dict[str, Any]:
     """One business and its conditions, e.g. to say "needs a 5G phone"."""
-    catalog = service().catalog
+    with service().slot.lease() as engine:
+        catalog = engine.catalog
     if product_id not in catalog:
         abort(404, message=f"no product {product_id!r} in the catalog")
     return describe(catalog, product_id)

@@ -7,23 +7,46 @@ loudly rather than be silently ignored.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from recommender.attributes import MAX_INLINE_ATTRIBUTES, NAME_PATTERN, value_problem
-from recommender.catalog import ProductKind
-from recommender.context import (
-    CHANNEL_IDS,
-    OS,
-    FailureReason,
-    Lifecycle,
-    Moment,
-    Network,
-    Persona,
-    ValueTier,
-)
-from recommender.handoff import ACTIONS
-from recommender.i18n import LOCALES
+from recommender.context import Moment
 from recommender.store import EVENT_ID_PATTERN, MAX_ID_LENGTH, MAX_TAGS, text_problem
+
+from .enums import (
+    CHANNEL,
+    EXCLUSION_CODE,
+    FAILURE_REASON,
+    FEEDBACK_ACTION,
+    HANDOFF_ACTION,
+    HEALTH_STATUS,
+    LIFECYCLE,
+    LOCALE,
+    MOMENT,
+    NETWORK,
+    PERSONA,
+    PRODUCT_KIND,
+    READINESS_STATUS,
+    SIGNAL_KIND,
+    SLOT,
+    STRATEGY_STAGE,
+    STRATEGY_STATUS,
+    SUGGESTION_KIND,
+    TERMINAL_OS,
+    VALUE_TIER,
+    Choice,
+    NamedEnum,
+)
 
 
 def _plain_text(value: str) -> bool:
@@ -36,17 +59,14 @@ def _plain_text(value: str) -> bool:
 
 
 ID = [validate.Length(min=1, max=MAX_ID_LENGTH), _plain_text]
-FEEDBACK_ACTIONS = ("impression", "click", "accept", "dismiss")
 MAX_HOLDINGS = 500
 EVENT_ID = validate.Regexp(f"^{EVENT_ID_PATTERN.pattern}$")
 #: A service event id: lower case, digits and underscores (``phone_lost``).
 EVENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
-def _enum(values: object, description: str, **kwargs: object) -> fields.String:
-    choices = [str(v) for v in values]  # type: ignore[attr-defined]
-    return fields.String(validate=validate.OneOf(choices),
-                         metadata={"description": description, "enum": choices}, **kwargs)
+def _enum(enum: NamedEnum, description: str, **kwargs: Any) -> Choice:
+    return Choice(enum, metadata={"description": description}, **kwargs)
 
 
 class StrictBoolean(fields.Boolean):
@@ -79,9 +99,9 @@ class CustomerSchema(StrictSchema):
     id = fields.String(validate=ID, metadata={
         "description": "Customer id in the operator's systems; looked up in the store.",
         "example": "C000001"})
-    value_tier = _enum(ValueTier, "ARPU value tier; overrides the stored one.")
-    persona = _enum(Persona, "Behaviour persona; overrides the stored one.")
-    lifecycle = _enum(Lifecycle, "Lifecycle stage; overrides the stored one.")
+    value_tier = _enum(VALUE_TIER, "ARPU value tier; overrides the stored one.")
+    persona = _enum(PERSONA, "Behaviour persona; overrides the stored one.")
+    lifecycle = _enum(LIFECYCLE, "Lifecycle stage; overrides the stored one.")
     tenure_months = fields.Integer(strict=True, validate=validate.Range(0, 1200))
     vip_level = fields.Integer(strict=True, validate=validate.Range(0, 10))
     tags = fields.List(fields.String(validate=ID), validate=validate.Length(max=MAX_TAGS))
@@ -104,9 +124,9 @@ class CustomerSchema(StrictSchema):
 
 
 class TerminalSchema(StrictSchema):
-    network = _enum(Network, "Network generation the terminal supports.")
+    network = _enum(NETWORK, "Network generation the terminal supports.")
     smartphone = StrictBoolean()
-    os = _enum(OS, "Terminal operating system.")
+    os = _enum(TERMINAL_OS, "Terminal operating system.")
     model = fields.String(validate=ID)
 
 
@@ -114,25 +134,32 @@ class RecommendationRequestSchema(StrictSchema):
     customer = fields.Nested(CustomerSchema, required=True)
     terminal = fields.Nested(TerminalSchema, metadata={
         "description": "What the channel knows of the terminal; overrides the stored one."})
-    channel = _enum(CHANNEL_IDS, "The calling channel; decides the number of slots.",
+    channel = _enum(CHANNEL, "The calling channel; decides the number of slots.",
                     required=True)
-    moment = _enum(Moment, "The moment of the customer's journey.", required=True)
+    moment = _enum(MOMENT, "The moment of the customer's journey.", required=True)
     product = fields.String(validate=ID, allow_none=True, metadata={
         "description": "The business being queried, ordered, just taken or just failed."})
-    failure_reason = _enum(FailureReason, "Why the order failed (failure moment only).",
+    failure_reason = _enum(FAILURE_REASON, "Why the order failed (failure moment only).",
                            allow_none=True)
     k = fields.Integer(strict=True, validate=validate.Range(1, 100), metadata={
         "description": "How many suggestions; capped by the channel's slots."})
-    debug = StrictBoolean(load_default=False, metadata={
-        "description": "Also return exclusions with reasons, per-strategy timings and errors."})
+    debug = StrictBoolean(metadata={
+        "description": "Also return exclusions with reasons, per-strategy timings and errors "
+                       "(false when absent)."})
     request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"), metadata={
         "description": "Caller's id for this request; generated when absent."})
-    locale = _enum(LOCALES, "Language of every sentence in the answer; the channel's default "
+    locale = _enum(LOCALE, "Language of every sentence in the answer; the channel's default "
                             "(config.toml [locale]) when absent.")
     event = fields.String(validate=validate.Regexp(EVENT_PATTERN), metadata={
         "description": "A service event the channel knows of (events.toml: phone_lost, "
                        "suspended, arrears, data_low, roaming_detected...): adds its service "
                        "guidance and businesses.", "example": "phone_lost"})
+
+    @post_load
+    def _debug_off_unless_asked(self, data: dict, **kwargs: object) -> dict:
+        # Not a load_default: a documented default makes TypeScript clients send the field.
+        data.setdefault("debug", False)
+        return data
 
     @validates_schema
     def _moment_fields(self, data: dict, **kwargs: object) -> None:
@@ -145,10 +172,10 @@ class RecommendationRequestSchema(StrictSchema):
 
 
 class HandoffSchema(Schema):
-    channel = fields.String(required=True, metadata={
-        "description": "The channel to order it on.", "enum": list(CHANNEL_IDS)})
-    action = fields.String(required=True, metadata={
-        "description": "What the customer does there.", "enum": sorted(set(ACTIONS.values()))})
+    channel = Choice(CHANNEL, required=True, metadata={
+        "description": "The channel to order it on."})
+    action = Choice(HANDOFF_ACTION, required=True, metadata={
+        "description": "What the customer does there."})
     text = fields.String(required=True, metadata={"description": "The sentence to show or say."})
     link = fields.String(required=True, allow_none=True, metadata={
         "description": "Deep link, store finder or number (config.toml [handoff.links])."})
@@ -158,8 +185,7 @@ class SuggestionSchema(Schema):
     product = fields.String(required=True, metadata={
         "description": "Business id (a guidance id for kind 'service')."})
     name = fields.String(required=True, metadata={"description": "Display name, in the locale."})
-    kind = fields.String(required=True, metadata={
-        "enum": ["business", "service"],
+    kind = Choice(SUGGESTION_KIND, required=True, metadata={
         "description": "business: orderable; service: guidance with a text and a link (not "
                        "sold; from a service event)."})
     score = fields.Float(required=True, metadata={
@@ -171,7 +197,7 @@ class SuggestionSchema(Schema):
                              metadata={"description": "Strategies that proposed it."})
     reasons = fields.List(fields.String(), required=True,
                           metadata={"description": "One reason per proposing strategy."})
-    order_channels = fields.List(fields.String(), required=True, metadata={
+    order_channels = fields.List(Choice(CHANNEL), required=True, metadata={
         "description": "The channels that can transact it (empty for guidance)."})
     handoff = fields.Nested(HandoffSchema, required=True, allow_none=True, metadata={
         "description": "null when the calling channel can transact it; otherwise where and "
@@ -183,20 +209,20 @@ class SuggestionSchema(Schema):
     components = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={
         "description": "Debug: the factors of score, before their exponents: propensity, "
                        "value, priority, relevance."})
-    slot = fields.String(metadata={
+    slot = Choice(SLOT, metadata={
         "description": "Debug: 'ranked', or 'explore' for an exploration slot "
-                       "(config.toml [exploration]).", "enum": ["ranked", "explore"]})
+                       "(config.toml [exploration])."})
 
 
 class ExclusionSchema(Schema):
     product = fields.String(required=True)
-    reason = fields.String(required=True, metadata={"description": "Machine code."})
+    reason = Choice(EXCLUSION_CODE, required=True, metadata={"description": "Machine code."})
     detail = fields.String(required=True, metadata={"description": "Plain sentence."})
 
 
 class StrategyErrorSchema(Schema):
     strategy = fields.String(required=True)
-    stage = fields.String(required=True)
+    stage = Choice(STRATEGY_STAGE, required=True)
     error = fields.String(required=True)
 
 
@@ -206,11 +232,11 @@ class CheckSchema(Schema):
     will_succeed = fields.Boolean(required=True, metadata={
         "description": "Whether ordering it on this channel will succeed for this customer "
                        "and terminal."})
-    reason = fields.String(required=True, allow_none=True, metadata={
+    reason = Choice(EXCLUSION_CODE, required=True, allow_none=True, metadata={
         "description": "Machine code of the obstacle (as in ``excluded``), null on success."})
     detail = fields.String(required=True, allow_none=True, metadata={
         "description": "The obstacle in a sentence, in the locale."})
-    order_channels = fields.List(fields.String(), required=True)
+    order_channels = fields.List(Choice(CHANNEL), required=True)
     handoff = fields.Nested(HandoffSchema, required=True, allow_none=True, metadata={
         "description": "When only the channel is in the way (on a hand-off channel): where "
                        "to order it."})
@@ -219,8 +245,7 @@ class CheckSchema(Schema):
 
 
 class AssistSignalSchema(Schema):
-    kind = fields.String(required=True, metadata={
-        "enum": ["event", "failed_order", "suspended", "data_low", "arrears"]})
+    kind = Choice(SIGNAL_KIND, required=True)
     product = fields.String(allow_none=True)
     ts = fields.Integer(allow_none=True, metadata={"description": "Unix seconds."})
     detail = fields.String(required=True)
@@ -235,9 +260,9 @@ class AssistSchema(Schema):
 class RecommendationSchema(Schema):
     request_id = fields.String(required=True)
     model_version = fields.String(required=True)
-    moment = fields.String(required=True)
-    channel = fields.String(required=True)
-    locale = fields.String(required=True, metadata={"enum": list(LOCALES)})
+    moment = Choice(MOMENT, required=True)
+    channel = Choice(CHANNEL, required=True)
+    locale = Choice(LOCALE, required=True)
     event = fields.String(metadata={"description": "The request's service event."})
     assist = fields.Nested(AssistSchema, metadata={
         "description": "Hotline agent assist: the caller's likely need from recent events."})
@@ -263,17 +288,17 @@ class RecommendationSchema(Schema):
 class CheckRequestSchema(StrictSchema):
     customer = fields.Nested(CustomerSchema, required=True)
     terminal = fields.Nested(TerminalSchema)
-    channel = _enum(CHANNEL_IDS, "The channel the order would be placed on.", required=True)
+    channel = _enum(CHANNEL, "The channel the order would be placed on.", required=True)
     product = fields.String(required=True, validate=ID, metadata={
         "description": "The business about to be ordered."})
-    locale = _enum(LOCALES, "Language of the sentences; the channel's default when absent.")
+    locale = _enum(LOCALE, "Language of the sentences; the channel's default when absent.")
     request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"))
 
 
 class CheckResponseSchema(Schema):
     request_id = fields.String(required=True)
-    channel = fields.String(required=True)
-    locale = fields.String(required=True)
+    channel = Choice(CHANNEL, required=True)
+    locale = Choice(LOCALE, required=True)
     check = fields.Nested(CheckSchema, required=True)
 
 
@@ -282,13 +307,13 @@ class FeedbackRequestSchema(StrictSchema):
         "description": "Client-chosen id; a retry with the same id is stored once."})
     request_id = fields.String(required=True, validate=ID)
     product = fields.String(required=True, validate=ID)
-    action = _enum(FEEDBACK_ACTIONS, "What the customer did with the suggestion.",
+    action = _enum(FEEDBACK_ACTION, "What the customer did with the suggestion.",
                    required=True)
     ts = fields.Integer(strict=True, validate=validate.Range(0, 2**41), metadata={
         "description": "Unix time in seconds; the server's clock when absent."})
     customer_id = fields.String(validate=ID)
-    channel = _enum(CHANNEL_IDS, "Channel that showed the suggestion.")
-    moment = _enum(Moment, "Moment at which it was shown.")
+    channel = _enum(CHANNEL, "Channel that showed the suggestion.")
+    moment = _enum(MOMENT, "Moment at which it was shown.")
     strategies = fields.List(fields.String(validate=ID), validate=validate.Length(max=32))
     experiment = fields.String(validate=ID, metadata={
         "description": "The response's ``experiment``, with ``arm``. When both are left out, "
@@ -312,12 +337,12 @@ class FeedbackAckSchema(Schema):
 
 
 class EligibilitySchema(Schema):
-    min_network = fields.String()
+    min_network = Choice(NETWORK)
     smartphone = fields.Boolean()
-    os = fields.List(fields.String())
-    value_tiers = fields.List(fields.String())
-    personas = fields.List(fields.String())
-    lifecycles = fields.List(fields.String())
+    os = fields.List(Choice(TERMINAL_OS))
+    value_tiers = fields.List(Choice(VALUE_TIER))
+    personas = fields.List(Choice(PERSONA))
+    lifecycles = fields.List(Choice(LIFECYCLE))
     min_tenure_months = fields.Integer()
 
 
@@ -327,7 +352,7 @@ class ProductSchema(Schema):
     name_en = fields.String()
     description = fields.String()
     category = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": [k.value for k in ProductKind]})
+    kind = Choice(PRODUCT_KIND, required=True)
     price = fields.Float(required=True)
     value = fields.Float(metadata={
         "description": "What taking it is worth (a margin) for arbitration; else its price."})
@@ -337,7 +362,7 @@ class ProductSchema(Schema):
         "description": "First day (or instant) of the priority, ISO 8601."})
     priority_end = fields.String(metadata={
         "description": "Last day (or instant) of the priority, ISO 8601."})
-    channels = fields.List(fields.String(), required=True)
+    channels = fields.List(Choice(CHANNEL), required=True)
     requires = fields.List(fields.String(), metadata={"description": "Needs all of these."})
     requires_any = fields.List(fields.String(), metadata={"description": "Needs one of these."})
     conflicts = fields.List(fields.String(), metadata={
@@ -358,7 +383,7 @@ class ProductListSchema(Schema):
 
 class ProductQuerySchema(StrictSchema):
     category = fields.String(validate=validate.Length(min=1, max=64))
-    channel = _enum(CHANNEL_IDS, "Only businesses this channel can transact.")
+    channel = _enum(CHANNEL, "Only businesses this channel can transact.")
 
 
 class AudienceQuerySchema(StrictSchema):
@@ -367,7 +392,7 @@ class AudienceQuerySchema(StrictSchema):
                                                   "audiences: recommender target)."})
     min_score = fields.Float(validate=validate.Range(0, 1), metadata={
         "description": "Only customers scoring at least this (a probability)."})
-    channel = _enum(CHANNEL_IDS, "Only customers who can take it on this channel.")
+    channel = _enum(CHANNEL, "Only customers who can take it on this channel.")
 
 
 class AudienceMemberSchema(Schema):
@@ -392,10 +417,9 @@ class AudienceSchema(Schema):
 class StrategySchema(Schema):
     name = fields.String(required=True)
     plugin = fields.String(required=True, metadata={"description": "Plugin that registered it."})
-    moments = fields.List(fields.String(), required=True)
+    moments = fields.List(Choice(MOMENT), required=True)
     model_version = fields.String(required=True)
-    status = fields.String(required=True, metadata={
-        "enum": ["ready", "untrained", "disabled"],
+    status = Choice(STRATEGY_STATUS, required=True, metadata={
         "description": "ready: serving; untrained: enabled but no model; disabled: weight 0."})
     weights = fields.Dict(keys=fields.String(), values=fields.Float(), required=True,
                           metadata={"description": "Blend weight per moment."})
@@ -437,11 +461,11 @@ class PluginListSchema(Schema):
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True)
+    status = Choice(HEALTH_STATUS, required=True)
 
 
 class ReadinessSchema(Schema):
-    status = fields.String(required=True)
+    status = Choice(READINESS_STATUS, required=True)
     model_version = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
@@ -461,7 +485,8 @@ class ProblemSchema(Schema):
 
     type = fields.String(required=True)
     title = fields.String(required=True)
-    status = fields.Integer(required=True)
+    status = fields.Integer(required=True, validate=validate.Range(400, 599), metadata={
+        "description": "The HTTP status of the answer."})
     detail = fields.String(required=True)
     instance = fields.String()
     request_id = fields.String(metadata={

@@ -1,7 +1,10 @@
-"""What the views share: the engine slot, settings, metrics. One per app, in ``app.extensions``."""
+"""What the views share: the engine slot, settings, metrics. One per app, in ``app.extensions``;
+and the reload every way of changing what is served goes through."""
 
 from __future__ import annotations
 
+import logging
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,13 +13,19 @@ from flask import current_app, g
 from flask_smorest import Blueprint as _Blueprint
 
 from recommender.catalog import Catalog
+from recommender.errors import ConfigError, RecommenderError
+from recommender.snapshot import stored_snapshot
 
 from .metrics import Metrics
-from .problems import StrictJSONParser
+from .problems import StrictJSONParser, without_paths
 from .serving import EngineSlot
 from .settings import ServerSettings
 
 EXTENSION = "recommender"
+#: The ``config.toml`` table read only when the server starts (listen address, workers, token...).
+SERVER_TABLE = "server"
+
+log = logging.getLogger("recommender.api")
 
 
 @dataclass
@@ -48,3 +57,53 @@ def request_id(body: Mapping[str, Any]) -> str:
     if body.get("request_id"):
         g.request_id = body["request_id"]
     return g.request_id
+
+
+def reload(version: str | None = None) -> tuple[str, str]:
+    """Serve the workspace files as they are on disk now (``catalog.toml``, ``rules.toml``,
+    ``config.toml``, ``events.toml`` and the files ``[strategies]`` names) with a model version
+    (default: the newest trained) on every worker. ``POST /v1/admin/reload`` calls this.
+
+    Returns (previous version, new version). Nothing changes when it raises.
+
+    :raises ConfigError: ``config.toml``'s ``[server]`` table differs from the one served:
+        those settings are read when the server starts, so a restart applies them.
+    :raises RecommenderError: a file or the model is missing, malformed or incompatible.
+    """
+    state = service()
+    try:
+        _refuse_server_changes(state)
+        previous, new = state.slot.reload(version)
+    except (RecommenderError, OSError) as e:
+        state.metrics.reloads.labels(outcome="refused").inc()
+        log.error("reload refused: %s", without_paths(str(e), state.settings))
+        raise
+    state.metrics.reloads.labels(outcome="done").inc()
+    return previous, new
+
+
+def _refuse_server_changes(state: ServiceState) -> None:
+    """Raise if the ``[server]`` table on disk is not the one of the files served now."""
+    store = state.slot.engine.store
+    if store is None:
+        return
+    served = stored_snapshot(store, state.slot.record.snapshot).files.get("config.toml")
+    path = state.settings.root / "config.toml"
+    try:
+        now = _server_table(path.read_bytes() if path.is_file() else None)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return  # the reload itself names the broken file
+    before = _server_table(served)
+    changed = sorted(key for key in {*before, *now} if before.get(key) != now.get(key))
+    if changed:
+        raise ConfigError("config.toml", ", ".join(f"{SERVER_TABLE}.{k}" for k in changed),
+                          "changed since the server started; [server] settings are read only "
+                          "at start: restart the server to apply them, or undo the change to "
+                          "reload the other files")
+
+
+def _server_table(config: bytes | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    table = tomllib.loads(config.decode("utf-8")).get(SERVER_TABLE, {})
+    return table if isinstance(table, dict) else {}

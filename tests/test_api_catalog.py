@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from api_support import check_problem
+from werkzeug.http import http_date
 
 
 def test_products_list_the_whole_catalog(client, catalog):
@@ -81,3 +84,22 @@ def test_different_answers_have_different_etags(client):
         "/v1/products", "/v1/products?channel=app", "/v1/products?channel=store",
         "/v1/products/cloud_storage", "/v1/products/intl_sms")}
     assert len(tags) == 5
+
+
+@pytest.mark.parametrize("path", ["/v1/products", "/v1/products?category=international",
+                                  "/v1/products/cloud_storage"])
+def test_the_catalog_has_a_last_modified_and_honours_if_modified_since(app, client, path):
+    first = client.get(path)
+    published = app.extensions["recommender"].slot.record.at
+    assert first.last_modified == datetime.fromtimestamp(int(published), UTC)
+    assert first.headers["Cache-Control"] == "no-cache"  # kept, but asked again before use
+    modified = first.headers["Last-Modified"]
+    again = client.get(path, headers={"If-Modified-Since": modified})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+    earlier = http_date(first.last_modified - timedelta(seconds=1))
+    assert client.get(path, headers={"If-Modified-Since": earlier}).status_code == 200
+    # If-None-Match wins: a stale ETag gets the body whatever the date says.
+    both = client.get(path, headers={"If-None-Match": '"stale"', "If-Modified-Since": modified})
+    assert both.status_code == 200 and both.get_json() == first.get_json()
+    assert client.get(path, headers={"If-Modified-Since": "yesterday"}).status_code == 200
