@@ -37,6 +37,7 @@ from recommender.mining import (
     mine_rules,
     mine_rules_bounded,
 )
+from recommender.strategy_settings import build_strategy
 from recommender.training import MOMENTS
 
 HOUR = 3600
@@ -247,4 +248,4 @@ class AssociationStrategy(Strategy):
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    return [AssociationStrategy(catalog, **config.strategy_settings("association"))]
+    return [build_strategy(AssociationStrategy, config, catalog)]

@@ -35,6 +35,7 @@ from recommender import (
 from recommender.artifacts import load_arrays, save_arrays
 from recommender.i18n import tr
 from recommender.strategy import top_n
+from recommender.strategy_settings import build_strategy
 
 MODELS = ("als", "bpr")
 EVENT_KINDS = tuple(m.value for m in Moment)
@@ -515,5 +516,5 @@ class ItemSimilarityStrategy(Strategy):
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    return [CFStrategy(catalog, **config.strategy_settings("cf")),
-            ItemSimilarityStrategy(catalog, **config.strategy_settings("item_similarity"))]
+    return [build_strategy(CFStrategy, config, catalog),
+            build_strategy(ItemSimilarityStrategy, config, catalog)]

@@ -32,6 +32,7 @@ from recommender import (
 from recommender.artifacts import load_arrays, save_arrays
 from recommender.i18n import ptr, tr
 from recommender.strategy import top_n
+from recommender.strategy_settings import build_strategy
 from recommender.training import MOMENTS, TIERS
 
 DAY = 86400
@@ -132,4 +133,4 @@ class PopularityStrategy(Strategy):
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    return [PopularityStrategy(catalog, **config.strategy_settings("popularity"))]
+    return [build_strategy(PopularityStrategy, config, catalog)]

@@ -51,6 +51,7 @@ from recommender.artifacts import load_arrays, save_arrays
 from recommender.attributes import AttributeTable
 from recommender.i18n import N_, join, ptr, tr
 from recommender.strategy import top_n
+from recommender.strategy_settings import build_strategy
 from recommender.training import LIFECYCLES, MOMENTS, OSES, PERSONAS, TIERS
 
 #: Features named in a reason.
@@ -581,4 +582,4 @@ def one_customer(context: RequestContext, catalog: Catalog) -> TrainingData:
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    return [PropensityStrategy(catalog, **config.strategy_settings("propensity"))]
+    return [build_strategy(PropensityStrategy, config, catalog)]

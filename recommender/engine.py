@@ -40,6 +40,7 @@ from .context import (
     terminal_from_mapping,
 )
 from .errors import (
+    ConfigError,
     ContextError,
     PluginError,
     RecommenderError,
@@ -323,6 +324,8 @@ class Engine:
         for plugin_name, result, error in call_each(
                 self.pm.hook.register_strategies, config=self.config, catalog=catalog,
                 store=store):
+            if isinstance(error, ConfigError):  # the plugin's settings: the user's to fix
+                raise error
             if error is not None:
                 raise PluginError(f"plugin {plugin_name!r}: register_strategies failed: "
                                   f"{type(error).__name__}: {error}") from error
@@ -373,7 +376,6 @@ class Engine:
         import importlib
         from importlib.metadata import entry_points
 
-        from .errors import ConfigError
         from .plugin_manager import DEFAULT_PLUGINS, ENTRY_POINT_GROUP
 
         unknown = [(key, name) for key, name in

@@ -11,9 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .strategy import Strategy
+
+if TYPE_CHECKING:
+    from .config import Config
+
+S = TypeVar("S", bound=Strategy)
 
 _PARAM = re.compile(r"^\s*:param (\w+):\s*(.*)$")
 _SETTING = re.compile(r"^\s+(\w+) = [^#]*#\s*(.*)$")
@@ -116,4 +121,39 @@ def settings_markdown(settings: list[Setting]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-__all__ = ["Setting", "registered_settings", "settings_markdown", "strategy_settings"]
+def setting_keys(cls: type[Strategy]) -> list[str]:
+    """The ``[strategies.<name>]`` keys of a strategy whose settings are its constructor's
+    keyword-only parameters."""
+    return [p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind == p.KEYWORD_ONLY and p.name not in _NOT_SETTINGS]
+
+
+def build_strategy(cls: type[S], config: Config, *args: Any, **objects: Any) -> S:
+    """``cls(*args, **objects, **settings)`` with its ``[strategies.<name>]`` settings, checked
+    as configuration: an unknown key (with a "did you mean") or a value the constructor
+    refuses is a ConfigError naming the file and ``strategies.<name>.<key>``, not a raw
+    TypeError from inside a plugin.
+
+    :param objects: what the plugin passes besides settings (the store, the configuration).
+    """
+    from .errors import ConfigError, did_you_mean
+
+    name = cls.name
+    settings = config.strategy_settings(name)
+    known = setting_keys(cls)
+    for key in settings:
+        if key not in known:
+            raise ConfigError(config.source, f"strategies.{name}.{key}",
+                              f"unknown key; {did_you_mean(key, known)}known: "
+                              f"{', '.join(known)}")
+    try:
+        return cls(*args, **objects, **settings)
+    except (TypeError, ValueError) as e:
+        words = str(e).split()
+        key = words[0] if words and words[0] in settings else None
+        raise ConfigError(config.source, f"strategies.{name}" + (f".{key}" if key else ""),
+                          str(e)) from e
+
+
+__all__ = ["Setting", "build_strategy", "registered_settings", "setting_keys",
+           "settings_markdown", "strategy_settings"]
