@@ -309,29 +309,38 @@ class CFStrategy(Strategy):
         best = top_n(scores, n, exclude=exclude)
         if not len(best):
             return []
-        column = {int(row): col for col, row in enumerate(best.tolist())}
-        explained: list[np.ndarray] = []
+        column = {row: col for col, row in enumerate(best.tolist())}
+        drivers: list[tuple[np.ndarray, np.ndarray]] = []
+        locale = context.locale
 
         def reason(row: int) -> str:
-            # Each interacted business's share of a score: c_j * y_j^T A^-1 y_i (implicit's
-            # explain); these shares sum to the score exactly. Solved for every candidate at
-            # once, on the first reason asked for.
-            if not explained:
-                driven = yu @ scipy.linalg.cho_solve(chol, self._y64[best].T,
-                                                     check_finite=False)
-                explained.append(driven * confidence[:, None])
-            return self._reason(used, explained[0][:, column[row]], context.locale)
+            if not drivers:  # on the first reason asked for, for every candidate at once
+                drivers.append(self._drivers(chol, used, yu, confidence, best))
+            top, positive = drivers[0]
+            col = column[row]
+            return self._reason(used, top[:, col][positive[:, col]], locale)
 
         return Candidates(catalog, best, scores[best], reason)
 
-    def _reason(self, used: np.ndarray, driven: np.ndarray, locale: str) -> str:
-        """The sentence naming the businesses that push one candidate's score most."""
-        catalog = self.catalog
+    def _drivers(self, chol: Any, used: np.ndarray, yu: np.ndarray, confidence: np.ndarray,
+                 best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate (column), the interacted businesses that push its score most (rows
+        of ``used``, best first) and whether each pushes it up at all.
+
+        Each interacted business's share of a score is c_j * y_j^T A^-1 y_i (implicit's
+        explain); these shares sum to the score exactly.
+        """
+        driven = yu @ scipy.linalg.cho_solve(chol, self._y64[best].T, check_finite=False)
+        driven *= confidence[:, None]
         k = min(REASON_DRIVERS, len(used))
-        top = np.argsort(-driven, kind="stable")[:k]
-        rows = top[driven[top] > 0]
+        top = np.argsort(-driven, axis=0, kind="stable")[:k]
+        return top, np.take_along_axis(driven, top, axis=0) > 0
+
+    def _reason(self, used: np.ndarray, rows: np.ndarray, locale: str) -> str:
+        """The sentence naming the interacted businesses ``used[rows]`` as the drivers."""
         if not len(rows):
             return tr(locale, "customers with similar holdings took this")
+        catalog = self.catalog
         names = _names(catalog, used[rows], locale)
         query = (~catalog.orderable[used[rows]]).tolist()
         also = tr(locale, " and ")

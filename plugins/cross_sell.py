@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -84,29 +84,30 @@ class Rule:
 
     def matches(self, context: RequestContext, category: str | None) -> bool:
         """Whether every condition holds for ``context`` (``category`` of its product)."""
-        c = self.when
-        customer, terminal = context.customer, context.terminal
-        held = customer.holdings
-        checks = (
-            ("product", lambda v: context.product in v),
-            ("category", lambda v: category in v),
-            ("channel", lambda v: context.channel.id in v),
-            ("network", lambda v: terminal.network in v),
-            ("smartphone", lambda v: terminal.smartphone is v),
-            ("os", lambda v: terminal.os in v),
-            ("value_tier", lambda v: customer.value_tier in v),
-            ("persona", lambda v: customer.persona in v),
-            ("lifecycle", lambda v: customer.lifecycle in v),
-            ("min_tenure_months", lambda v: customer.tenure_months >= v),
-            ("max_tenure_months", lambda v: customer.tenure_months <= v),
-            ("tags_any", lambda v: bool(customer.tags & v)),
-            ("holds_all", lambda v: v <= held),
-            ("holds_any", lambda v: bool(v & held)),
-            ("lacks", lambda v: not v & held),
-            ("failure_reason", lambda v: context.failure_reason in v),
-            ("event", lambda v: context.event in v),
-        )
-        return all(check(c[key]) for key, check in checks if key in c)
+        return all(_CHECKS[key](value, context, category) for key, value in self.when.items())
+
+
+#: Each condition of a rule's ``when``: (its value, the request context, the category of the
+#: business acted on) -> whether it holds.
+_CHECKS: dict[str, Callable[[Any, RequestContext, str | None], bool]] = {
+    "product": lambda v, c, _: c.product in v,
+    "category": lambda v, _, category: category in v,
+    "channel": lambda v, c, _: c.channel.id in v,
+    "network": lambda v, c, _: c.terminal.network in v,
+    "smartphone": lambda v, c, _: c.terminal.smartphone is v,
+    "os": lambda v, c, _: c.terminal.os in v,
+    "value_tier": lambda v, c, _: c.customer.value_tier in v,
+    "persona": lambda v, c, _: c.customer.persona in v,
+    "lifecycle": lambda v, c, _: c.customer.lifecycle in v,
+    "min_tenure_months": lambda v, c, _: c.customer.tenure_months >= v,
+    "max_tenure_months": lambda v, c, _: c.customer.tenure_months <= v,
+    "tags_any": lambda v, c, _: bool(c.customer.tags & v),
+    "holds_all": lambda v, c, _: v <= c.customer.holdings,
+    "holds_any": lambda v, c, _: bool(v & c.customer.holdings),
+    "lacks": lambda v, c, _: not v & c.customer.holdings,
+    "failure_reason": lambda v, c, _: c.failure_reason in v,
+    "event": lambda v, c, _: c.event in v,
+}
 
 
 def load_rules(path: str | Path, catalog: Catalog) -> list[Rule]:

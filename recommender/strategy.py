@@ -113,8 +113,10 @@ class Candidates(Sequence[Candidate]):
                                  f"{int(rows.min())} .. {int(rows.max())}")
             if not np.isfinite(scores).all():
                 raise ValueError("Candidates scores must be finite")
-            if len(rows) > 1 and len(np.unique(rows)) != len(rows):
-                raise ValueError("Candidates rows must not repeat a business")
+            if len(rows) > 1:
+                ordered = np.sort(rows)
+                if (ordered[1:] == ordered[:-1]).any():
+                    raise ValueError("Candidates rows must not repeat a business")
         if not isinstance(reason, str) and not callable(reason):
             raise TypeError(f"Candidates reason must be a str or a callable, got {reason!r}")
         self.catalog = catalog
