@@ -49,7 +49,7 @@ from . import (
 from .limits import BodyLimit
 from .metrics import Metrics
 from .problems import OperationIds, ProblemApi, problem, without_paths
-from .serving import EngineSlot
+from .serving import EngineSlot, settle_heap
 from .settings import ServerSettings
 from .state import EXTENSION, ServiceState
 
@@ -111,9 +111,15 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
     else:
         engine, record = builder.activate()
         trouble = None
+    on_swap = metrics.set_model
+    if follow_published:  # a server worker: long-lived objects kept out of the collector's way
+        def on_swap(previous: str, new: str) -> None:
+            metrics.set_model(previous, new)
+            settle_heap()
+
     slot = EngineSlot(engine, record, builder, settings.reload_poll_seconds, problem=trouble,
                       clean=functools.partial(without_paths, settings=settings),
-                      on_swap=metrics.set_model)
+                      on_swap=on_swap)
     metrics.set_model(None, slot.engine.model_version)
 
     app = Flask(__name__)

@@ -52,8 +52,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from . import create_app
+        from .serving import settle_heap
 
-        return create_app(settings=self.settings, follow_published=True)
+        app = create_app(settings=self.settings, follow_published=True)
+        settle_heap()
+        return app
 
 
 def worker_class() -> Any:

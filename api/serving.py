@@ -12,6 +12,7 @@ keeps serving what it has and reports itself not ready.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -151,4 +152,18 @@ class EngineSlot:
         return old.model_version
 
 
-__all__ = ["EngineSlot", "ModelError"]
+def settle_heap() -> None:
+    """Move what is alive now (the engine, catalog, models, schemas) out of the garbage
+    collector's generations, after one full collection.
+
+    A serving worker's long-lived objects are tens of thousands; a full collection scanning
+    them took 78 ms on a 1M-customer operator, and the collector runs one now and then on
+    the request path: a latency spike, even a strategy timeout. Frozen, they are never
+    scanned; request garbage is collected as before. Called when a worker has booted and
+    after each model swap (the old engine is unfrozen and collected first)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+__all__ = ["EngineSlot", "ModelError", "settle_heap"]

@@ -46,9 +46,12 @@ def measure(root: Path, requests: int, seed: int) -> dict:
     from recommender import RecommendationRequest
     from recommender.workspace import Workspace
 
+    from api.serving import settle_heap
+
     started = time.perf_counter()
     engine = Workspace(root).engine(require_models=True)
     load_s = time.perf_counter() - started
+    settle_heap()  # as a serving worker does once booted
     rss_loaded = peak_rss_mib()
     # A random sample of customers, drawn in SQL: a list of every id would itself be ~65 MB at
     # a million customers and hide whether the engine's memory grows with them.
