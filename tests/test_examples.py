@@ -30,7 +30,7 @@ def run_tests(plugin: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_tutorial_plugin_trains_serves_and_passes_its_tests(tmp_path: Path) -> None:
     result = run_tests(ROOT / "examples" / "tenure-plugin", tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_a_scaffolded_plugin_passes_its_own_tests(tmp_path: Path) -> None:

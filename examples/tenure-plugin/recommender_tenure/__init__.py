@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
+from marshmallow import Schema, fields, validate
 
 from recommender import (
     Candidate,
@@ -17,14 +18,27 @@ from recommender import (
     TrainingData,
     hookimpl,
 )
-from recommender.i18n import tr
 from recommender.strategy import top_n
+
+#: The reason in each language the engine answers in (``context.locale``); the project's own
+#: catalogs do not know a plugin's sentences, so a plugin brings its own.
+REASON = {"en": "{share:.0%} of customers with a similar tenure hold it",
+          "zh-CN": "入网时长相近的客户中{share:.0%}办理了此业务"}
+
+
+class Settings(Schema):
+    """``[strategies.tenure]`` of config.toml, checked when the engine is built."""
+
+    bands = fields.List(fields.Integer(validate=validate.Range(min=1)),
+                        load_default=[6, 24, 60], validate=validate.Length(min=1),
+                        metadata={"description": "Tenure band limits in months."})
 
 
 class TenureStrategy(Strategy):
     """Share of customers holding each business, per tenure band (months)."""
 
     name = "tenure"
+    settings_schema = Settings  # an unknown key or a bad value is refused, naming it
 
     def __init__(self, catalog: Catalog, bands: list[int] = (6, 24, 60)):
         self.catalog = catalog
@@ -63,13 +77,13 @@ class TenureStrategy(Strategy):
         scores = self.shares[band]
         held = self.catalog.indices(context.customer.holdings)
         picks = top_n(scores, n, exclude=held)
+        sentence = REASON.get(context.locale, REASON["en"])
         return [Candidate(self.catalog.ids[i], float(scores[i]),
-                          tr(context.locale, "{share:.0%} of customers with a similar tenure "
-                             "hold it", share=float(scores[i])))
+                          sentence.format(share=float(scores[i])))
                 for i in picks.tolist()]
 
 
 @hookimpl
 def register_strategies(config: Config, catalog: Catalog) -> list[Strategy]:
-    settings = config.strategy_settings("tenure")
+    settings = config.strategy_settings("tenure", Settings)  # loaded: defaults filled in
     return [TenureStrategy(catalog, **settings)]

@@ -20,6 +20,24 @@ def test_trained_and_explained(recommender_engine) -> None:
     assert any("similar tenure" in reason for s in mine for reason in s.reasons)
 
 
+def test_reasons_are_in_the_request_s_language(recommender_engine) -> None:
+    customer = recommender_engine.store.customer_ids(limit=1)[0]
+    result = recommender_engine.recommend(RecommendationRequest(
+        customer_id=customer, channel="app", moment="success", locale="zh-CN"))
+    reasons = [r for s in result.suggestions for name, r in zip(s.strategies, s.reasons)
+               if name == "tenure"]
+    assert reasons and all("入网时长相近" in r for r in reasons)
+
+
+def test_a_bad_setting_is_refused_naming_it(recommender_workspace) -> None:
+    from recommender import Config, ConfigError
+
+    config = Config.from_dict({"strategies": {"tenure": {"band": [12]}}},
+                              root=recommender_workspace.root)
+    with pytest.raises(ConfigError, match="strategies.tenure.band: unknown key; did you mean"):
+        recommender_workspace.engine(config=config)
+
+
 def test_served_over_http(recommender_client) -> None:
     response = recommender_client.post("/v1/recommendations", json={
         "customer": {"id": "C0000001"}, "channel": "app", "moment": "success", "locale": "en"})
