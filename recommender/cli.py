@@ -339,9 +339,11 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
               help="Rows with a weight of 0 or less are skipped (returns); '' for none.")
 @click.option("--split", "split_kind", type=click.Choice(["temporal", "leave-last", "random"]),
               default=None, help="Default: temporal; for a basket file, leave-last (one random "
-              "item of each basket held out).")
+              "item of each basket held out); for a ratings file (movielens), random per "
+              "customer.")
 @click.option("--per-customer", is_flag=True,
-              help="Temporal split per customer instead of one global cut in time.")
+              help="Split each customer's own orders (temporal: their latest; random: a random "
+                   "share) instead of all orders at once.")
 @click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(
               0, 1, min_open=True, max_open=True))
 @click.option("--leave-out", default=1, show_default=True, type=click.IntRange(1),

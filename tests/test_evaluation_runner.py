@@ -42,6 +42,12 @@ def test_popularity_is_always_the_baseline(store_result):
                                           "cf:1+association:0.5"]
 
 
+def test_the_workspace_is_evaluated_with_its_own_settings_untuned(store_result):
+    """What is served is what the configuration says: no setting chosen by the evaluation."""
+    assert not any("chosen by validation" in note for note in store_result.notes)
+    assert store_result.fitted["cf"]["factors"] == 8
+
+
 def test_served_output_never_violates_eligibility(store_result):
     for values in store_result.metrics.values():
         assert values["eligibility_violations@10"] == 0.0

@@ -46,6 +46,11 @@ class EvalData:
     skipped_rows: int = 0
     #: One basket per customer (a basket file): no time order between baskets or their items.
     baskets: bool = False
+    #: Ratings (a MovieLens file): the time is when a rating was entered, not an order's.
+    ratings: bool = False
+    #: No configuration came with the data: strategy settings the run does not fix are chosen
+    #: by validation inside the training data (``recommender.evaluation.tuning``).
+    tune_settings: bool = False
 
     @property
     def n_orders(self) -> int:
@@ -118,7 +123,9 @@ def from_long_csv(path: Path, *, user: str = "user", item: str = "item",
 
 
 def from_movielens(path: Path) -> EvalData:
-    """MovieLens ``u.data``: tab-separated user, item, rating, Unix timestamp."""
+    """MovieLens ``u.data``: tab-separated user, item, rating, Unix timestamp (``::`` for the
+    1M format). Every rating counts as an interaction, whatever its value: a low rating still
+    says the customer took the item."""
     users, items, times = [], [], []
     for line, row in enumerate(_read_lines(path), start=1):
         parts = row.split("\t") if "\t" in row else row.split("::")
@@ -133,8 +140,9 @@ def from_movielens(path: Path) -> EvalData:
         except ValueError:
             raise ImportRowError(str(path), line, "timestamp", f"not a Unix time: "
                                  f"{parts[3]!r}") from None
-    return _from_pairs(users, items, np.array(times, dtype=np.int64), f"movielens {path}",
-                       path.parent, 0)
+    source = _from_pairs(users, items, np.array(times, dtype=np.int64), f"movielens {path}",
+                         path.parent, 0)
+    return replace(source, ratings=True)
 
 
 def from_baskets(path: Path, separator: str | None = None) -> EvalData:
@@ -199,7 +207,8 @@ def _from_pairs(users: list[str], items: list[str], ts: np.ndarray, source: str,
         lifecycle=np.full(n, LIFECYCLES.index(Lifecycle.STEADY), np.int8),
         tenure=np.zeros(n, np.int32), network=np.full(n, 4, np.int8),
         smartphone=np.ones(n, bool), os=np.full(n, -1, np.int8))
-    return EvalData(data, Config.from_dict({}, root=root), source, None, skipped)
+    return EvalData(data, Config.from_dict({}, root=root), source, None, skipped,
+                    tune_settings=True)
 
 
 def _read_csv(path: Path) -> Iterator[list[str]]:

@@ -4,7 +4,9 @@ Each strategy is fitted once on the training data; each strategy or blend is the
 every evaluated customer, through ``Engine.recommend``: the same eligibility filtering, moment
 and channel handling as in production. Popularity is always included as the baseline, twice:
 as configured (time-decayed) and as plain counts of orders (``popularity_count``), so that no
-ratio against a baseline rests on the decay alone.
+ratio against a baseline rests on the decay alone. On public data, which comes with no
+configuration, the settings the run does not fix are first chosen by validation inside the
+training data (``tuning``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from ..plugin_manager import make_plugin_manager
 from . import metrics as m
 from .data import EvalData
 from .holdout import context_for
-from .splits import Split
+from .splits import Split, make_split
+from .tuning import GRIDS, Tuned
+from .tuning import tune as tune_settings
 
 BASELINE = "popularity"
 #: The plain-count baseline: the popularity strategy without time decay.
@@ -113,7 +117,8 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
              ks: Sequence[int] = (10,), moments: Sequence[str] = ("query",),
              bootstrap_samples: int = 1000, seed: int = 0, max_users: int | None = None,
              plugin_manager: pluggy.PluginManager | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> EvaluationResult:
+             progress: Callable[[str, int, int], None] | None = None,
+             tune: bool | None = None) -> EvaluationResult:
     """Fit, recommend through the engine, and score every strategy or blend in ``strategies``.
 
     :param ks: cut-offs; recommendations are asked for ``max(ks)``.
@@ -121,6 +126,8 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
         headline, the others appear as slices.
     :param max_users: evaluate a seeded random sample of at most this many customers.
     :param progress: called with (stage, done, total) on long loops.
+    :param tune: choose the settings the configuration does not fix by validation inside the
+        training data (``tuning``); default: for public data, which comes with no configuration.
     """
     blends = [Blend.parse(s) for s in strategies]
     for baseline in (COUNT_BASELINE, BASELINE):
@@ -154,9 +161,12 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
         if section in base.raw:
             raw[section] = base.raw[section]
     needed = sorted({name for b in blends for name in b.weights})
+    tuned = _tune(source, split, needed, raw, pm, seed, progress) if (
+        source.tune_settings if tune is None else tune) else []
     engine = Engine(train.catalog, Config.from_dict(raw, root=base.root), store=None,
                     plugin_manager=pm, model_version="evaluation")
     result = EvaluationResult(protocol={}, ks=ks)
+    result.notes += [t.note() for t in tuned]
     try:
         if COUNT_BASELINE not in engine.strategies and BASELINE in engine.strategies:
             engine.strategies[COUNT_BASELINE] = _count_baseline(engine.strategies[BASELINE],
@@ -222,6 +232,37 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
     finally:
         engine.close()
     return result
+
+
+def _tune(source: EvalData, split: Split, needed: Sequence[str], raw: dict[str, Any],
+          pm: pluggy.PluginManager, seed: int,
+          progress: Callable[[str, int, int], None] | None) -> list[Tuned]:
+    """Choose, for each tunable strategy asked, the settings ``raw`` does not fix, and write
+    them into ``raw``'s strategy tables."""
+    names = [n for n in needed if n in GRIDS]
+    if not names or not split.recipe:
+        return []
+    probe = Engine(split.train.catalog, Config.from_dict(raw, root=source.config.root),
+                   store=None, plugin_manager=pm, model_version="tuning")
+    try:
+        classes = {n: type(probe.strategies[n]) for n in names if n in probe.strategies}
+    finally:
+        probe.close()
+    recipe = {**split.recipe, "seed": int(split.recipe["seed"]) + 1}
+    out = []
+    stage = f"tuning {', '.join(classes)}"
+    for i, name in enumerate(classes):
+        if progress:
+            progress(stage, i, len(classes))
+        fixed = dict(raw["strategies"].get(name, {}))
+        found = tune_settings(classes[name], name, fixed, split,
+                              lambda data: make_split(data, **recipe), seed=seed)
+        if found is not None:
+            raw["strategies"][name] = {**fixed, **found.chosen}
+            out.append(found)
+    if progress and classes:
+        progress(stage, len(classes), len(classes))
+    return out
 
 
 def _count_baseline(popularity: Any, train: Any) -> Any:

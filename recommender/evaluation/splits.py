@@ -8,7 +8,9 @@ the engine never recommends what is held, as in production.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +28,8 @@ class Split:
     :param users: customer positions evaluated (present in training, with a target).
     :param relevant: ``len(users) x n_products``, 1 where the business is a target.
     :param channel: per evaluated customer, the channel code of their first held-out order.
+    :param recipe: the ``make_split`` arguments that made it (empty when made otherwise), so
+        the same protocol can be applied to the training data for validation.
     """
 
     protocol: str
@@ -35,6 +39,7 @@ class Split:
     channel: np.ndarray
     held_out_orders: int
     cold_users: int
+    recipe: Mapping[str, Any] = field(default_factory=dict)
 
 
 def temporal(data: TrainingData, test_fraction: float = 0.2, *,
@@ -52,15 +57,7 @@ def temporal(data: TrainingData, test_fraction: float = 0.2, *,
                     f"orders are held out; training keeps every event at least an hour "
                     f"before the cut")
         return _make(data, test, protocol, time_based=True, global_cut=cut)
-    customer = data.events.customer[orders]
-    order = np.lexsort((_ties(len(orders), seed), ts, customer))
-    customer, sorted_orders = customer[order], orders[order]
-    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
-    counts = np.diff(np.r_[starts, len(customer)])
-    position = np.arange(len(customer)) - np.repeat(starts, counts)
-    n_test = np.floor(counts * test_fraction).astype(np.int64)
-    n_test[(counts >= 2) & (n_test == 0)] = 1
-    test = sorted_orders[position >= np.repeat(counts - n_test, counts)]
+    test = _latest_of_each(data.events.customer[orders], ts, orders, test_fraction, seed)
     protocol = (f"temporal per customer: the latest {test_fraction:.0%} of each customer's "
                 f"orders (at least one, customers with two or more; ties in time drawn at random, "
                 f"seed {seed}) are held out; training "
@@ -92,14 +89,23 @@ def leave_last(data: TrainingData, n: int = 1, *, seed: int = 42) -> Split:
     return _make(data, test, protocol, time_based=True)
 
 
-def random(data: TrainingData, test_fraction: float = 0.2, *, seed: int = 42) -> Split:
-    """Hold out a uniformly random ``test_fraction`` of orders (seeded)."""
+def random(data: TrainingData, test_fraction: float = 0.2, *, seed: int = 42,
+           per_customer: bool = False) -> Split:
+    """Hold out a uniformly random ``test_fraction`` of orders (seeded): of all orders, or of
+    each customer's own (at least one, customers with two or more)."""
     _check_fraction(test_fraction)
     orders = np.flatnonzero(data.events.kind == SUCCESS)
     rng = np.random.default_rng(seed)
-    test = orders[rng.random(len(orders)) < test_fraction]
-    protocol = (f"random holdout, seed {seed}: {test_fraction:.0%} of orders held out "
-                f"uniformly; training keeps every other event")
+    if not per_customer:
+        test = orders[rng.random(len(orders)) < test_fraction]
+        protocol = (f"random holdout, seed {seed}: {test_fraction:.0%} of orders held out "
+                    f"uniformly; training keeps every other event")
+        return _make(data, test, protocol, time_based=False)
+    test = _latest_of_each(data.events.customer[orders], rng.random(len(orders)), orders,
+                           test_fraction, seed)
+    protocol = (f"random per customer, seed {seed}: {test_fraction:.0%} of each customer's "
+                f"orders (at least one, customers with two or more) held out at random; "
+                f"training keeps every other event")
     return _make(data, test, protocol, time_based=False)
 
 
@@ -107,18 +113,23 @@ def make_split(data: TrainingData, kind: str, *, test_fraction: float = 0.2, see
                per_customer: bool = False, leave_out: int = 1) -> Split:
     """Dispatch on ``kind`` (one of ``SPLITS``)."""
     if kind == "temporal":
-        return temporal(data, test_fraction, per_customer=per_customer, seed=seed)
-    if kind == "leave-last":
-        return leave_last(data, leave_out, seed=seed)
-    if kind == "random":
-        return random(data, test_fraction, seed=seed)
-    raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {kind!r}")
+        split = temporal(data, test_fraction, per_customer=per_customer, seed=seed)
+    elif kind == "leave-last":
+        split = leave_last(data, leave_out, seed=seed)
+    elif kind == "random":
+        split = random(data, test_fraction, seed=seed, per_customer=per_customer)
+    else:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {kind!r}")
+    return replace(split, recipe={"kind": kind, "test_fraction": test_fraction, "seed": seed,
+                                  "per_customer": per_customer, "leave_out": leave_out})
 
 
 def split_source(source: EvalData, kind: str | None, *, test_fraction: float = 0.2,
                  seed: int = 42, per_customer: bool = False, leave_out: int = 1) -> Split:
     """``make_split`` for an evaluation source, choosing the kind when ``kind`` is None:
-    ``temporal``, or for a basket file ``leave-last`` (one random item of each basket).
+    ``temporal``; for a basket file ``leave-last`` (one random item of each basket); for a
+    ratings file ``random`` per customer (a rating's time is when it was entered, see
+    ``RATINGS_SPLIT``).
 
     A global temporal cut on a basket file is refused: every basket is its own customer, so
     the held-out baskets belong to customers nobody was trained on and nothing is evaluated.
@@ -128,22 +139,46 @@ def split_source(source: EvalData, kind: str | None, *, test_fraction: float = 0
             "a global temporal split of a basket file evaluates nobody: each basket is its own "
             "customer, so every held-out basket is unknown to training; use --split leave-last "
             "(one random item of each basket held out), --split random, or --per-customer")
-    chosen = kind or ("leave-last" if source.baskets else "temporal")
-    split = make_split(source.data, chosen, test_fraction=test_fraction, seed=seed,
+    if kind is None and source.ratings:
+        kind, per_customer, why = "random", True, RATINGS_SPLIT
+    elif kind is None and source.baskets:
+        kind, why = "leave-last", ("basket file, so the split chosen is leave-last (a global "
+                                   "temporal cut would evaluate nobody)")
+    else:
+        kind, why = kind or "temporal", None
+    split = make_split(source.data, kind, test_fraction=test_fraction, seed=seed,
                        per_customer=per_customer, leave_out=leave_out)
     if not len(split.users):
         raise ValueError(
-            f"the {chosen} split leaves no customer to evaluate: {split.held_out_orders} orders "
+            f"the {kind} split leaves no customer to evaluate: {split.held_out_orders} orders "
             f"held out, {split.cold_users} of their customers unknown to training; choose "
             f"another split or test fraction")
-    if kind is None and source.baskets:
-        split = replace(split, protocol=(
-            f"basket file, so the split chosen is leave-last (a global temporal cut would "
-            f"evaluate nobody): {split.protocol}"))
-    return split
+    return replace(split, protocol=f"{why}: {split.protocol}") if why else split
+
+
+#: Why a ratings file is split at random per customer unless told otherwise.
+RATINGS_SPLIT = (
+    "ratings file, so the split chosen is random per customer (a rating's time is when it was "
+    "entered, often all in one sitting, not when the item was taken: a global cut keeps only "
+    "the customers still rating after it, and each customer's latest ratings are the last "
+    "screens of a sign-up session; --split temporal [--per-customer] asks for them)")
 
 
 # -- internals --------------------------------------------------------------------------------
+
+def _latest_of_each(customer: np.ndarray, key: np.ndarray, orders: np.ndarray,
+                    fraction: float, seed: int) -> np.ndarray:
+    """The ``fraction`` of each customer's orders with the largest ``key`` (at least one,
+    customers with two or more; equal keys ordered at random, seeded)."""
+    order = np.lexsort((_ties(len(orders), seed), key, customer))
+    customer, sorted_orders = customer[order], orders[order]
+    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    counts = np.diff(np.r_[starts, len(customer)])
+    position = np.arange(len(customer)) - np.repeat(starts, counts)
+    n_test = np.floor(counts * fraction).astype(np.int64)
+    n_test[(counts >= 2) & (n_test == 0)] = 1
+    return sorted_orders[position >= np.repeat(counts - n_test, counts)]
+
 
 def _ties(n: int, seed: int) -> np.ndarray:
     """A seeded random key that orders events sharing a time."""
