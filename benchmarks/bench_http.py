@@ -3,6 +3,8 @@
 
     python benchmarks/bench_http.py                  # 100k customers, 2,000 businesses, 15 s each
     python benchmarks/bench_http.py --quick          # CI smoke test
+    git worktree add /tmp/baseline REV && \
+        python benchmarks/bench_http.py --baseline /tmp/baseline   # before/after, one run
 
 Requests cycle over random stored customers and the four moments. Needs wrk (apt-get install
 wrk); the load generator shares the machine's cores with the server.
@@ -71,6 +73,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/recommender-bench"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--baseline", type=Path,
+                        help="also serve the code checked out here (e.g. a git worktree of an "
+                             "earlier commit), same operator, same run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("needs wrk (apt-get install wrk)")
@@ -83,30 +88,40 @@ def main() -> int:
     root = args.work / f"op-{args.customers}-{args.products}"
     build_operator(root, customers=args.customers, products=args.products,
                    log=lambda m: print(m, file=sys.stderr))
+    codes = [("current", None)] + ([("baseline", args.baseline.resolve())]
+                                   if args.baseline else [])
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "recommend.lua"
         script.write_text(LUA % {"customers": args.customers})
-        with Server(root, workers=args.workers, threads=args.threads) as server:
-            wrk(f"{server.base}/healthz", 2, args.connections)  # warm-up
-            wrk(server.base, 2, args.connections, script)
-            trivial = wrk(f"{server.base}/healthz", args.seconds, args.connections)
-            recommend = wrk(server.base, args.seconds, args.connections, script)
-    ratio = recommend["rps"] / trivial["rps"]
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; wrk 2 threads, "
+        for label, code in codes:
+            env = {"PYTHONPATH": str(code)} if code else {}
+            with Server(root, workers=args.workers, threads=args.threads, env=env,
+                        cwd=code) as server:
+                wrk(f"{server.base}/healthz", 2, args.connections)  # warm-up
+                wrk(server.base, 2, args.connections, script)
+                trivial = wrk(f"{server.base}/healthz", args.seconds, args.connections)
+                recommend = wrk(server.base, args.seconds, args.connections, script)
+            results[label] = {"trivial": trivial, "recommend": recommend,
+                              "ratio": recommend["rps"] / trivial["rps"]}
+    print(f"gunicorn, {args.workers} workers x {args.threads} threads; wrk 2 threads, "
           f"{args.connections} connections, {args.seconds} s each; {args.customers:,} customers "
           f"x {args.products:,} businesses")
-    print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+    print(f"{'code':9} {'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
           f"{'errors':>7}")
-    for name, r in (("GET /healthz (trivial)", trivial),
-                    ("POST /v1/recommendations", recommend)):
-        print(f"{name:28} {r['rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['non_2xx']:8} {r['socket_errors']:7}")
-    print(f"recommendations / trivial throughput: {ratio:.1%} (target: at least 70%)")
+    for label, r in results.items():
+        for name, x in (("GET /healthz (trivial)", r["trivial"]),
+                        ("POST /v1/recommendations", r["recommend"])):
+            print(f"{label:9} {name:28} {x['rps']:9.1f} {x['p50_ms']:8.2f} {x['p99_ms']:8.2f} "
+                  f"{x['non_2xx']:8} {x['socket_errors']:7}")
+    for label, r in results.items():
+        print(f"{label}: recommendations / trivial throughput: {r['ratio']:.1%} "
+              f"(target: at least 70%)")
     if args.json:
-        args.json.write_text(json.dumps({"trivial": trivial, "recommend": recommend,
-                                         "ratio": ratio, "settings": vars(args)}, indent=2,
-                                        default=str))
-    return 0 if recommend["non_2xx"] == 0 and recommend["socket_errors"] == 0 else 1
+        args.json.write_text(json.dumps({**results["current"], "runs": results,
+                                         "settings": vars(args)}, indent=2, default=str))
+    current = results["current"]["recommend"]
+    return 0 if current["non_2xx"] == 0 and current["socket_errors"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ all built-in strategies on, in process; peak RSS of a serving process.
     python benchmarks/bench_serving.py                         # 100k customers; 100/2,000/10,000
     python benchmarks/bench_serving.py --customers 1000000     # the published figures
     python benchmarks/bench_serving.py --quick                 # CI smoke test
+    git worktree add /tmp/baseline REV && \
+        python benchmarks/bench_serving.py --baseline /tmp/baseline   # before/after, one run
 
 Each size is measured in a fresh process (so its peak RSS is its own), after a warm-up, over
 random stored customers. Operators are built once by benchmarks/scale.py and cached in --work.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -46,12 +49,15 @@ def measure(root: Path, requests: int, seed: int) -> dict:
     from recommender import RecommendationRequest
     from recommender.workspace import Workspace
 
-    from api.serving import settle_heap
-
     started = time.perf_counter()
     engine = Workspace(root).engine(require_models=True)
     load_s = time.perf_counter() - started
-    settle_heap()  # as a serving worker does once booted
+    try:
+        from api.serving import settle_heap
+    except ImportError:  # a baseline from before workers froze their heap
+        pass
+    else:
+        settle_heap()  # as a serving worker does once booted
     rss_loaded = peak_rss_mib()
     # A random sample of customers, drawn in SQL: a list of every id would itself be ~65 MB at
     # a million customers and hide whether the engine's memory grows with them.
@@ -95,6 +101,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--baseline", type=Path,
+                        help="also measure the code checked out here (e.g. a git worktree of "
+                             "an earlier commit), on the same operators, in the same run")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -115,14 +124,22 @@ def main() -> int:
         print(f"operator {n_customers:,} customers x {n_products:,} businesses", file=sys.stderr)
         build_operator(root, customers=n_customers, products=n_products, seed=args.seed,
                        log=lambda m: print(m, file=sys.stderr))
-        child = subprocess.run([sys.executable, __file__, "--child", str(root), "--requests",
-                                str(requests), "--seed", str(args.seed)],
-                               capture_output=True, text=True, check=True)
-        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    print(f"{'customers':>10} {'products':>9} " + " ".join(
+        codes = [("current", None)] + ([("baseline", args.baseline)] if args.baseline else [])
+        for label, code in codes:
+            env = dict(os.environ)
+            if code is not None:  # the baseline's packages first on the path
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [str(code.resolve()), *filter(None, [env.get("PYTHONPATH")])])
+            child = subprocess.run([sys.executable, __file__, "--child", str(root),
+                                    "--requests", str(requests), "--seed", str(args.seed)],
+                                   capture_output=True, text=True, check=True, env=env,
+                                   cwd=code or Path.cwd())
+            results.append({"code": label,
+                            **json.loads(child.stdout.strip().splitlines()[-1])})
+    print(f"{'code':>9} {'customers':>10} {'products':>9} " + " ".join(
         f"{m + ' p50':>16} {m + ' p99':>16}" for m in MOMENTS) + f" {'RSS MiB':>8} {'load s':>7}")
     for r in results:
-        print(f"{r['customers']:>10,} {r['products']:>9,} " + " ".join(
+        print(f"{r['code']:>9} {r['customers']:>10,} {r['products']:>9,} " + " ".join(
             f"{r['moments'][m]['p50_ms']:>16.3f} {r['moments'][m]['p99_ms']:>16.3f}"
             for m in MOMENTS) + f" {r['rss_peak_mib']:>8.1f} {r['load_s']:>7.2f}")
     if args.json:

@@ -57,8 +57,10 @@ class Server:
     """``recommender serve`` in a child process; ``with Server(...) as s: s.base``."""
 
     def __init__(self, root: Path, *, workers: int = 2, threads: int = 4,
-                 env: dict[str, str] | None = None, wait_for: str = "/readyz"):
+                 env: dict[str, str] | None = None, wait_for: str = "/readyz",
+                 cwd: Path | None = None):
         self.root = root
+        self.cwd = cwd  # where ``python -m recommender.cli`` finds the code it runs
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "recommender.cli", "serve", "--dir", str(root),
@@ -72,7 +74,7 @@ class Server:
     def __enter__(self) -> Server:
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env=self.env)
+                                        env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + 120
         while True:
             try:
