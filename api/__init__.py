@@ -199,6 +199,9 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
                      "docs.docs", "api-docs.openapi_json", "index"):
             if view in app.view_functions:
                 limiter.exempt(app.view_functions[view])
+    from .console import mount as mount_console  # the operator console, under /console
+
+    mount_console(app)
     return app
 
 

@@ -1,0 +1,159 @@
+"""Signing in to the console with the admin token, the session cookie, and CSRF protection.
+
+The token is asked once, in a form (field ``token``), and compared in constant time; it is
+never written into a page, a redirect or a log. What the browser keeps is a session cookie
+signed with a key derived from the token (HMAC-SHA256), so every worker of the server accepts
+it and changing the token signs everyone out. The cookie is HttpOnly, SameSite=Strict,
+limited to ``/console``, Secure when the request came over HTTPS, and expires after
+:data:`SESSION_HOURS`. Every form carries a random per-session token that each POST must
+return; a POST without it, or from another origin, is refused before the view runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.wrappers import Response as BaseResponse
+
+from recommender.errors import ContextError
+from recommender.i18n import parse_locale
+
+from ..state import service
+
+log = logging.getLogger("recommender.console")
+
+blp = Blueprint("auth", __name__)
+
+SESSION_HOURS = 8
+CSRF_FIELD = "csrf_token"
+COOKIE_NAME = "recommender_console"
+#: Views anyone may open: the sign-in form, the language switch and the bundled assets.
+PUBLIC_ENDPOINTS = frozenset({"auth.sign_in", "auth.language", "static"})
+
+
+def session_key(admin_token: str | None) -> bytes:
+    """The key sessions are signed with: derived from the admin token, so every worker agrees
+    and a new token ends every session; random (no session can be made) without a token."""
+    if admin_token is None:
+        return secrets.token_bytes(32)
+    return hmac.new(admin_token.encode(), b"recommender console session v1",
+                    hashlib.sha256).digest()
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, marked Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(request.is_secure or app.config.get("SESSION_COOKIE_SECURE"))
+
+
+def configure(app: Flask, admin_token: str | None) -> None:
+    """Session settings and the guard that runs before every console view."""
+    app.config.update(
+        SECRET_KEY=session_key(admin_token), SESSION_COOKIE_NAME=COOKIE_NAME,
+        SESSION_COOKIE_PATH="/console", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+    app.session_interface = ConsoleSessionInterface()
+    app.before_request(guard)
+    app.register_blueprint(blp)
+
+
+def signed_in() -> bool:
+    return session.get("role") == "admin"
+
+
+def csrf_token() -> str:
+    """This session's form token (made on first use)."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def guard() -> BaseResponse | None:
+    """Sign-in first (a redirect, showing nothing), then a valid form token on every POST."""
+    if request.endpoint is None:
+        return None  # no such page: 404
+    if request.endpoint not in PUBLIC_ENDPOINTS and not signed_in():
+        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")), 303)
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+            abort(403, description="cross-origin form")
+        sent = request.form.get(CSRF_FIELD, "")
+        expected = session.get("csrf")
+        if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(),
+                                                                     expected.encode()):
+            abort(400, description="csrf")
+    return None
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a path inside the console, else its home."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        parts = urlsplit(value)
+        if not parts.scheme and not parts.netloc:
+            return request.script_root + value
+    return url_for("home.index")
+
+
+@blp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    """The sign-in form; on a matching token, a fresh session."""
+    token = service().settings.admin_token
+    next_path = request.values.get("next", "")
+    if token is None:
+        return render_template("sign_in.html", disabled=True, next=next_path), 503
+    if request.method == "GET":
+        if signed_in():
+            return redirect(safe_next(next_path), 303)
+        return render_template("sign_in.html", next=next_path)
+    given = request.form.get("token", "")
+    if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
+                               hashlib.sha256(token.encode()).digest()):
+        log.warning("console: sign-in refused (not the admin token) from %s",
+                    request.remote_addr)
+        return render_template("sign_in.html", failed=True, next=next_path), 401
+    locale = session.get("locale")
+    session.clear()
+    session.permanent = True
+    session["role"] = "admin"
+    session["csrf"] = secrets.token_urlsafe(32)
+    if locale:
+        session["locale"] = locale
+    return redirect(safe_next(next_path), 303)
+
+
+@blp.route("/sign-out", methods=["POST"])
+def sign_out() -> Response:
+    session.clear()
+    return redirect(url_for("auth.sign_in"), 303)
+
+
+@blp.route("/language/<code>")
+def language(code: str) -> Response:
+    """Switch the console's language for this browser, then go back."""
+    try:
+        session["locale"] = parse_locale(code)
+    except ContextError:
+        abort(404)
+    return redirect(safe_next(request.args.get("next")), 303)

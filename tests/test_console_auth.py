@@ -1,0 +1,294 @@
+"""The console's door: sign-in with the admin token, the session cookie, CSRF on every form,
+and nothing (no page, no fragment, no form post) without a session; the token never appears in
+a page or a log."""
+
+from __future__ import annotations
+
+import hashlib
+import http.cookiejar
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from api_support import ADMIN_TOKEN, copy_workspace, serving
+from console_support import close, console_app, csrf_of, sign_in, text
+
+from recommender.models import current_model_dir
+
+CUSTOMER = "C0000744"
+
+
+@pytest.fixture(scope="module")
+def workspace(sample_workspace, tmp_path_factory):
+    ws = copy_workspace(sample_workspace, tmp_path_factory.mktemp("console-auth") / "ws")
+    reports = ws.root / "reports"
+    reports.mkdir()
+    (reports / "latest.json").write_text(json.dumps({"cf": {"ndcg@10": 0.5}}))
+    (reports / "latest.html").write_text("<html><body>report</body></html>")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def app(workspace):
+    app = console_app(workspace.root)
+    yield app
+    close(app)
+
+
+def routes(app) -> list[tuple[str, str, str]]:
+    """Every console route as (endpoint, method, a path to it), sample values filled in."""
+    console = app.extensions["recommender-console"]
+    samples = {"customer_id": CUSTOMER, "number": "1", "name": "latest.json", "code": "en",
+               "filename": "console.css"}
+    out = []
+    for rule in console.url_map.iter_rules():
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: samples[m.group(1)], rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, method, "/console" + path))
+    return out
+
+
+PUBLIC = {"auth.sign_in", "auth.language", "static"}
+
+
+def data_strings(app) -> list[str]:
+    """Strings only a page with data would contain: businesses, the model, other customers."""
+    state = app.extensions["recommender"]
+    engine = state.slot.engine
+    names = [p.name for p in engine.catalog] + [p.name_en for p in engine.catalog if p.name_en]
+    customers = [c for c in engine.store.customer_ids(20) if c != CUSTOMER]
+    return [*names, *customers, engine.model_version, "ndcg@10", "rules.toml"]
+
+
+def test_every_route_is_covered_here(app):
+    """A new console page must be added to the checks below (this fails until it is)."""
+    endpoints = {endpoint for endpoint, _, _ in routes(app)}
+    assert endpoints >= {"home.index", "customers.view", "customers.results", "catalog.index",
+                         "tuning.index", "tuning.weights", "models.activate", "live.data",
+                         "reports.open_report", "auth.sign_out"}
+    assert len([r for r in routes(app) if r[0] not in PUBLIC]) >= 17
+
+
+def test_without_a_session_every_page_and_fragment_redirects_and_shows_no_data(app):
+    client = app.test_client()
+    leaks = data_strings(app)
+    checked = 0
+    for endpoint, method, path in routes(app):
+        if endpoint in PUBLIC or method != "GET":
+            continue
+        response = client.get(path)
+        assert response.status_code == 303, (path, response.status_code)
+        assert response.headers["Location"].startswith("/console/sign-in?next="), path
+        body = text(response)
+        assert [s for s in leaks if s in body] == [], path
+        checked += 1
+    assert checked >= 13
+
+
+def test_without_a_session_no_form_post_does_anything(app, workspace):
+    client = app.test_client()
+    state = app.extensions["recommender"]
+    before = {name: hashlib.sha256((workspace.root / name).read_bytes()).hexdigest()
+              for name in ("rules.toml", "config.toml")}
+    record = state.slot.record
+    for endpoint, method, path in routes(app):
+        if endpoint in PUBLIC or method != "POST":
+            continue
+        response = client.post(path, data={"action": "save", "version": record.version,
+                                           "priority": "1", "id": "x"})
+        assert response.status_code == 303, path
+        assert "/console/sign-in" in response.headers["Location"]
+    after = {name: hashlib.sha256((workspace.root / name).read_bytes()).hexdigest()
+             for name in before}
+    assert after == before and state.slot.record == record
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token-value-0000000000000000000000"])
+def test_a_post_without_the_form_token_is_refused(app, workspace, token):
+    client = app.test_client()
+    sign_in(client)
+    rules = (workspace.root / "rules.toml").read_bytes()
+    form = {"action": "save", "id": "new-rule", "moments": "query", "priority": "50",
+            "rows": "1", "recommend-0-product": "intl_sms", "reason": "x"}
+    if token is not None:
+        form["csrf_token"] = token
+    for path in ("/console/rules/new", "/console/rules/weights", "/console/models/activate",
+                 "/console/sign-out"):
+        response = client.post(path, data=form)
+        assert response.status_code == 400, path
+        assert "expired or did not come from this console" in text(response)
+    assert (workspace.root / "rules.toml").read_bytes() == rules
+    assert client.get("/console/").status_code == 200  # sign-out was refused too
+
+
+def test_a_sign_in_without_the_form_token_is_refused(app):
+    client = app.test_client()
+    response = client.post("/console/sign-in", data={"token": ADMIN_TOKEN})
+    assert response.status_code == 400
+    assert client.get("/console/").status_code == 303
+
+
+def test_a_post_from_another_origin_is_refused(app):
+    client = app.test_client()
+    csrf = sign_in(client)
+    response = client.post("/console/sign-out", data={"csrf_token": csrf},
+                           headers={"Origin": "https://attacker.example"})
+    assert response.status_code == 403
+    assert client.get("/console/").status_code == 200
+
+
+def test_a_wrong_token_is_refused_and_not_repeated(app):
+    client = app.test_client()
+    client.get("/console/language/en")
+    page = client.get("/console/sign-in")
+    wrong = "not-the-token-but-close-0123456789"
+    response = client.post("/console/sign-in", data={
+        "token": wrong, "csrf_token": csrf_of(text(page))})
+    assert response.status_code == 401
+    assert "That is not the admin token." in text(response)
+    assert wrong not in text(response) and ADMIN_TOKEN not in text(response)
+    assert client.get("/console/").status_code == 303
+
+
+def test_the_session_cookie_is_signed_httponly_strict_and_limited_to_the_console(app):
+    client = app.test_client()
+    page = client.get("/console/sign-in")
+    response = client.post("/console/sign-in", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page)), "next": "/catalog/"})
+    assert response.status_code == 303 and response.headers["Location"] == "/console/catalog/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain HTTP on loopback
+    assert ADMIN_TOKEN not in cookie
+    secure = app.test_client()
+    page = secure.get("/console/sign-in", base_url="https://console.example")
+    response = secure.post("/console/sign-in", base_url="https://console.example", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page))})
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_a_session_from_a_server_with_another_token_is_not_accepted(app, workspace):
+    client = app.test_client()
+    sign_in(client)
+    other = console_app(workspace.root, admin_token="another-admin-token-987654321")
+    try:
+        elsewhere = other.test_client()
+        cookie = client.get_cookie("recommender_console", path="/console")
+        elsewhere.set_cookie(cookie.key, cookie.value, path="/console")
+        assert elsewhere.get("/console/").status_code == 303
+    finally:
+        close(other)
+
+
+@pytest.mark.parametrize("target", ["//attacker.example/x", "https://attacker.example/",
+                                    "/\\attacker.example", "javascript:alert(1)"])
+def test_after_sign_in_the_console_never_sends_you_elsewhere(app, target):
+    client = app.test_client()
+    page = client.get("/console/sign-in")
+    response = client.post("/console/sign-in", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page)), "next": target})
+    assert response.headers["Location"] == "/console/"
+
+
+def test_sign_out_ends_the_session(app):
+    client = app.test_client()
+    csrf = sign_in(client)
+    assert client.post("/console/sign-out", data={"csrf_token": csrf}).status_code == 303
+    assert client.get(f"/console/customers/{CUSTOMER}").status_code == 303
+
+
+def test_without_an_admin_token_the_console_is_off(workspace):
+    app = console_app(workspace.root, admin_token=None)
+    try:
+        client = app.test_client()
+        page = client.get("/console/sign-in")
+        assert page.status_code == 503
+        assert "RECOMMENDER_ADMIN_TOKEN" in text(page) and 'name="token"' not in text(page)
+        assert client.get("/console/catalog/").status_code == 303
+    finally:
+        close(app)
+
+
+def test_pages_forbid_framing_caching_and_outside_scripts(app):
+    client = app.test_client()
+    sign_in(client)
+    response = client.get(f"/console/customers/{CUSTOMER}")
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy and "unsafe-inline" not in policy
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in text(response) and "style=" not in text(response)
+
+
+def test_an_opened_html_report_runs_no_script(app):
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/console/reports/latest.html")
+    assert response.status_code == 200 and "report" in text(response)
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+
+
+# -- over a real server: the token is never in a page or in the log --------------------------
+
+class Browser:
+    """A cookie-keeping HTTP client on a real server (stdlib only)."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.pages: list[str] = []
+
+    def open(self, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(self.base + path, data=data)
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                status, body = response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        self.pages.append(body)
+        return status, body
+
+
+def test_the_token_never_appears_in_a_page_or_the_log(sample_workspace, tmp_path):
+    ws = copy_workspace(sample_workspace, tmp_path / "ws")
+    log_path = tmp_path / "server.log"
+    wrong = "a-wrong-token-typed-by-someone-42"
+    with serving(ws.root, log_path, "--workers", "2",
+                 env={"RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN}) as (base, _):
+        browser = Browser(base)
+        status, page = browser.open("/console/sign-in?next=/catalog/")
+        assert status == 200
+        status, _ = browser.open("/console/sign-in", {"token": wrong,
+                                                      "csrf_token": csrf_of(page)})
+        assert status == 401
+        status, page = browser.open("/console/sign-in", {
+            "token": ADMIN_TOKEN, "csrf_token": csrf_of(page), "next": "/catalog/"})
+        assert status == 200 and "intl_roaming" in page  # followed the redirect, signed in
+        version = current_model_dir(ws.models_path).name
+        for path in ("/console/", f"/console/customers/{CUSTOMER}", "/console/rules/",
+                     "/console/rules/1", "/console/models/", "/console/live/",
+                     "/console/live/data", "/console/reports/",
+                     f"/console/customers/{CUSTOMER}/results?network=4G"):
+            status, _ = browser.open(path)
+            assert status == 200, path
+        status, page = browser.open("/console/rules/1")
+        status, _ = browser.open("/console/rules/1", {
+            "csrf_token": csrf_of(page), "action": "dry_run", "base": "", "rows": "0",
+            "id": "x", "moments": "query", "priority": "50"})
+        status, page = browser.open("/console/models/")
+        status, _ = browser.open("/console/models/activate", {
+            "csrf_token": csrf_of(page), "version": version})
+        assert status == 200
+    log = log_path.read_text()
+    assert "POST /console/sign-in" in log  # the log is the server's access log indeed
+    for secret in (ADMIN_TOKEN, wrong):
+        assert secret not in log
+        assert not [p for p in browser.pages if secret in p]
