@@ -31,11 +31,14 @@ def test_reasons_are_in_the_request_s_language(recommender_engine) -> None:
 
 def test_a_bad_setting_is_refused_naming_it(recommender_workspace) -> None:
     from recommender import Config, ConfigError
+    from recommender.plugin_manager import make_plugin_manager
 
     config = Config.from_dict({"strategies": {"tenure": {"band": [12]}}},
                               root=recommender_workspace.root)
+    plugins = make_plugin_manager(extra_plugins=[("tenure", recommender_tenure)],
+                                  load_entry_points=False)
     with pytest.raises(ConfigError, match="strategies.tenure.band: unknown key; did you mean"):
-        recommender_workspace.engine(config=config)
+        recommender_workspace.engine(config=config, plugin_manager=plugins)
 
 
 def test_served_over_http(recommender_client) -> None:
