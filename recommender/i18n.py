@@ -62,20 +62,27 @@ _LOADED: dict[str, _gettext.NullTranslations] = {}
 
 @cache
 def _load(locale: str) -> _gettext.NullTranslations:
-    folder = _FOLDERS.get(locale)
+    return load_catalog(LOCALE_DIR, DOMAIN, locale)
+
+
+def load_catalog(locale_dir: Path, domain: str, locale: str) -> _gettext.NullTranslations:
+    """The gettext catalog ``<locale_dir>/<lang>/LC_MESSAGES/<domain>.po`` of ``locale``
+    (identity for English), compiled in memory; a ``.mo`` at least as new is used as is.
+    Other gettext domains (the console's) load theirs with it."""
+    folder = _FOLDERS.get(parse_locale(locale))
     if folder is None:
         return _gettext.NullTranslations()
-    directory = LOCALE_DIR / folder / "LC_MESSAGES"
-    po, mo = directory / f"{DOMAIN}.po", directory / f"{DOMAIN}.mo"
+    directory = locale_dir / folder / "LC_MESSAGES"
+    po, mo = directory / f"{domain}.po", directory / f"{domain}.mo"
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as f:
-            return Translations(f, domain=DOMAIN)
+            return Translations(f, domain=domain)
     with po.open("rb") as f:
-        catalog = read_po(f, locale=folder, domain=DOMAIN)
+        catalog = read_po(f, locale=folder, domain=domain)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+    return Translations(buffer, domain=domain)
 
 
 def tr(locale: str, message: str, **params: Any) -> str:

@@ -54,6 +54,13 @@ def sign_in(client: FlaskClient, token: str = ADMIN_TOKEN, locale: str = "en") -
     return csrf_of(client.get("/console/").get_data(as_text=True))
 
 
+def signed_in(app: Flask) -> FlaskClient:
+    """A test client of ``app`` with a console session."""
+    client = app.test_client()
+    sign_in(client)
+    return client
+
+
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
 

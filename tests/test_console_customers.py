@@ -7,7 +7,7 @@ import re
 
 import pytest
 from api_support import copy_workspace
-from console_support import close, console_app, sign_in, text
+from console_support import close, console_app, sign_in, signed_in, text
 
 from api import ServerSettings, create_app
 from api.console.customers import MOMENTS
@@ -32,9 +32,7 @@ def app(workspace):
 
 @pytest.fixture
 def client(app):
-    client = app.test_client()
-    sign_in(client)
-    return client
+    return signed_in(app)
 
 
 def cell(html: str, channel: str, moment: str) -> str:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from api_support import copy_workspace
-from console_support import close, console_app, csrf_of, sign_in, text
+from console_support import close, console_app, csrf_of, signed_in, text
 
 from api.console.models import previous, versions
 from recommender.models import MANIFEST, current_model_dir
@@ -36,9 +36,7 @@ def app(workspace):
 
 @pytest.fixture
 def client(app):
-    client = app.test_client()
-    sign_in(client)
-    return client
+    return signed_in(app)
 
 
 def names(workspace) -> list[str]:

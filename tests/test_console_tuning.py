@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 from api_support import copy_workspace
-from console_support import close, console_app, csrf_of, sign_in, text
+from console_support import close, console_app, csrf_of, signed_in, text
 
 from api.console import tomledit
 from api.console.proposals import digest
@@ -137,9 +137,7 @@ def app(workspace):
 
 @pytest.fixture
 def client(app):
-    client = app.test_client()
-    sign_in(client)
-    return client
+    return signed_in(app)
 
 
 def rule_number(workspace, rule_id: str) -> int:

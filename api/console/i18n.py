@@ -10,40 +10,22 @@ catalog, so the console and the API's sentences use the same words.
 from __future__ import annotations
 
 import gettext as _gettext
-import io
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from flask import Request
 
-from recommender.i18n import LOCALES, parse_locale, ptr
+from recommender.i18n import LOCALES, load_catalog, ptr
 
 DOMAIN = "console"
 LOCALE_DIR = Path(__file__).parent / "locale"
-_FOLDERS = {"zh-CN": "zh_CN"}
 
 
 @cache
 def translations(locale: str) -> _gettext.NullTranslations:
     """The console catalog of ``locale`` (identity for English), loaded once per process."""
-    folder = _FOLDERS.get(parse_locale(locale))
-    if folder is None:
-        return _gettext.NullTranslations()
-    directory = LOCALE_DIR / folder / "LC_MESSAGES"
-    po, mo = directory / f"{DOMAIN}.po", directory / f"{DOMAIN}.mo"
-    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
-        with mo.open("rb") as f:
-            return Translations(f, domain=DOMAIN)
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=folder, domain=DOMAIN)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+    return load_catalog(LOCALE_DIR, DOMAIN, locale)
 
 
 def M_(message: str) -> str:
