@@ -367,6 +367,9 @@ class Catalog:
                                      for i in self._requires_any[j]], n)
         self._n_required = np.diff(self._needs_all.indptr)
         self._has_any = np.diff(self._needs_any.indptr) > 0
+        # Transposed: for each business, those that need it (a row per holding, counted).
+        self._needed_by_all = self._needs_all.T.tocsr()
+        self._needed_by_any = self._needs_any.T.tocsr()
         #: What a customer holding nothing lacks; the first, holding-free layer of codes.
         self._needs_something = (self._n_required > 0) | self._has_any
         self._not_orderable = np.where(self.orderable, np.int8(0),
@@ -401,9 +404,8 @@ class Catalog:
             mark(held_mask, Exclusion.HELD)
             mark(_any_row(self._clash, held, n), Exclusion.CONFLICT)
             mark(_any_row(self._supersede, held, n), Exclusion.SUPERSEDED)
-            held_f = held_mask.astype(np.float32)
-            missing = (self._needs_all @ held_f) < self._n_required
-            missing |= self._has_any & ((self._needs_any @ held_f) == 0)
+            missing = _row_counts(self._needed_by_all, held, n) < self._n_required
+            missing |= self._has_any & (_row_counts(self._needed_by_any, held, n) == 0)
             mark(missing, Exclusion.MISSING_PREREQUISITE)
         else:
             mark(self._needs_something, Exclusion.MISSING_PREREQUISITE)
@@ -596,6 +598,16 @@ def _any_row(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> np.ndarray:
     for i in rows.tolist():
         out[matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]]] = True
     return out
+
+
+def _row_counts(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> np.ndarray:
+    """How many of ``rows`` have a one in each column (``matrix[rows].sum(axis=0)`` for a
+    0/1 matrix, without SciPy's per-call overhead: ``rows`` are a customer's holdings)."""
+    indptr, indices = matrix.indptr, matrix.indices
+    parts = [indices[indptr[i]:indptr[i + 1]] for i in rows.tolist()]
+    if not parts:
+        return np.zeros(n, dtype=np.int64)
+    return np.bincount(np.concatenate(parts), minlength=n)
 
 
 def _bitmask(sets: Sequence[frozenset[Any]], enum: type[StrEnum]) -> np.ndarray:
