@@ -239,8 +239,8 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Plan:
-    """Which strategies serve a request and how: known from the request alone (moment,
-    channel, customer id), so the fast ones can start as soon as the context is gathered."""
+    """Which strategies serve a request and how (from its moment, channel and customer), so
+    the fast ones can start in the context's pool task as soon as the context is gathered."""
 
     moment: Moment
     weights: Mapping[str, float]
@@ -264,6 +264,8 @@ class _Started:
     skipped: dict[str, int]
     task: _SharedTask | None
     future: Future[Any] | None
+    #: When the context was gathered (``time.perf_counter``): the request's context step.
+    ready_at: float = 0.0
 
 
 #: Calls in a row under ``fast_strategy_ms`` after which a strategy joins the shared task.
@@ -523,6 +525,8 @@ class Engine:
             return
         if not ready.set_running_or_notify_cancel():
             return  # the request stopped waiting: it serves without these strategies
+        if early is not None:
+            early.ready_at = time.perf_counter()
         ready.set_result((context, warnings, check, early))
         if early is not None and early.task is not None:
             self._run_shared(early.task, serving, self._pool_size(serving))
@@ -624,7 +628,8 @@ class Engine:
         else:
             context, warnings, check, early = self._context(request, speculate=True)
             debug = request.debug if debug is None else debug
-        context_ms = (time.perf_counter() - started) * 1000
+        context_ms = ((early.ready_at if early is not None else time.perf_counter())
+                      - started) * 1000
         if check is None and context.moment is Moment.TRANSACTION:
             check = self._verdict(context)
         if check is not None and not check.will_succeed:
