@@ -45,6 +45,15 @@ def test_http_benchmark(tmp_path):
     assert results["recommend"]["non_2xx"] == 0 and results["recommend"]["requests"] > 0
 
 
+def test_http_layers_benchmark(tmp_path):
+    stdout, results = run("bench_http_layers.py", "--work", str(tmp_path / "ops"),
+                          tmp_path=tmp_path)
+    assert "trivial / recommendation CPU" in stdout
+    whole = results["POST /v1/recommendations (all of it)"]
+    assert 0 < results["engine.recommend + to_dict"] < whole
+    assert 0 < results["GET /healthz (the trivial endpoint)"] < whole
+
+
 def test_mining_benchmark(tmp_path):
     stdout, _ = run("bench_mining.py", "--no-mlxtend", tmp_path=tmp_path)
     assert "groceries" in stdout.lower()
