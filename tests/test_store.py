@@ -338,3 +338,15 @@ def test_recent_events_are_a_customer_s_latest_newest_first(tmp_path: Path) -> N
 def test_recent_events_refuses_a_bad_request_naming_it(tmp_path: Path, kwargs, message) -> None:
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ValueError, match=message):
         store.recent_events("C1", **kwargs)
+
+
+def test_every_connection_caches_a_bounded_share_of_pages(tmp_path: Path) -> None:
+    from recommender.store import CACHE_KIB
+
+    with Store(tmp_path / "s.sqlite") as store:
+        sizes = [store.db.execute("PRAGMA cache_size").fetchone()[0]]
+        other = threading.Thread(target=lambda: sizes.append(
+            store.db.execute("PRAGMA cache_size").fetchone()[0]))
+        other.start()
+        other.join()
+    assert sizes == [-CACHE_KIB, -CACHE_KIB]  # negative: KiB, per connection (per thread)
