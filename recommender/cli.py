@@ -20,6 +20,7 @@ from .context import CHANNEL_IDS, FailureReason, Moment
 from .engine import RecommendationRequest
 from .errors import RecommenderError
 from .i18n import LOCALES
+from .spark.cli import check_engine, spark_options
 from .workspace import DEFAULT_DIR, Workspace
 
 dir_option = click.option(
@@ -118,8 +119,10 @@ def import_(directory: Path, table: str, csv_file: Path) -> None:
                    "publish both to every worker of a running server (as a reload does).")
 @click.option("--strategies", "only", default=None, metavar="NAME[,NAME...]",
               help="Fit only these strategies; copy the others from the current version.")
+@spark_options(sample=True)
 @friendly_errors
-def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | None) -> None:
+def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | None,
+          engine_name: str, master: str, inputs: tuple[str, ...], sample: int | None) -> None:
     """Fit every enabled strategy on the store and write a new model version.
 
     The new version becomes the newest trained one (CURRENT); a running server keeps serving
@@ -133,7 +136,16 @@ def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | Non
     if names is not None and not names:
         raise click.BadParameter("name at least one strategy", param_hint="--strategies")
     t0 = time.perf_counter()
-    model_dir = ws.train(progress=_progress, csv_dir=csv_dir, only=names)
+    check_engine(engine_name, inputs=inputs, sample=sample)
+    if engine_name == "spark":
+        if csv_dir is not None:
+            raise click.UsageError("with --engine spark, name the CSV folder with --input")
+        from .spark import cli as spark_cli
+
+        model_dir = spark_cli.train(ws, master, inputs, only=names, sample=sample,
+                                    progress=_progress)
+    else:
+        model_dir = ws.train(progress=_progress, csv_dir=csv_dir, only=names)
     failed = json.loads((model_dir / "manifest.json").read_text()).get("failed", {})
     out: dict[str, Any] = {"model_dir": str(model_dir), "version": model_dir.name,
                            "seconds": round(time.perf_counter() - t0, 2)}
@@ -250,17 +262,22 @@ def check(directory: Path, customer_id: str, channel: str, product: str,
                    "[default: a quarter of the available memory, at most 2048].")
 @click.option("--max-itemsets", type=click.IntRange(1),
               help="Stop with an error beyond this many frequent itemsets [default: no cap].")
+@spark_options()
 @friendly_errors
 def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
           min_confidence: float, min_lift: float, max_len: int | None, fmt: str,
-          out: Path | None, memory_budget_mb: float | None, max_itemsets: int | None) -> None:
+          out: Path | None, memory_budget_mb: float | None, max_itemsets: int | None,
+          engine_name: str, master: str, inputs: tuple[str, ...]) -> None:
     """Mine association rules X => y (support, confidence, lift) for analysts."""
     from .mining import MiningLimitError, mine_rules, read_baskets
 
-    if (baskets_file is None) == (directory is None):
+    check_engine(engine_name, inputs=inputs, needs_input=False)
+    if engine_name == "local" and (baskets_file is None) == (directory is None):
         raise click.UsageError("give exactly one of --baskets FILE or --dir DIR")
     t0 = time.perf_counter()
-    if baskets_file is not None:
+    if engine_name == "spark":
+        baskets = None
+    elif baskets_file is not None:
         baskets = read_baskets(baskets_file)
     else:
         ws = Workspace(directory)
@@ -269,10 +286,17 @@ def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
         with ws.store() as store:
             baskets = store.holding_baskets()
     budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
+    settings = {"min_support": min_support, "min_confidence": min_confidence,
+                "max_len": max_len, "min_lift": min_lift, "memory_budget": budget,
+                "max_itemsets": max_itemsets}
     try:
-        found = mine_rules(baskets, min_support=min_support, min_confidence=min_confidence,
-                           max_len=max_len, min_lift=min_lift, memory_budget=budget,
-                           max_itemsets=max_itemsets)
+        if engine_name == "spark":
+            from .spark import cli as spark_cli
+
+            found, n_baskets = spark_cli.rules(master, inputs, baskets_file, directory,
+                                               **settings)
+        else:
+            found, n_baskets = mine_rules(baskets, **settings), len(baskets)
     except MiningLimitError as e:
         raise e.named(min_support="--min-support", max_len="--max-len",
                       memory_budget="--memory-budget-mb", max_itemsets="--max-itemsets") from None
@@ -281,7 +305,7 @@ def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
     else:
         with out.open("w", encoding="utf-8", newline="") as f:
             _write_rules(found, f, fmt)
-    _progress(f"{len(found)} rules from {len(baskets)} baskets in "
+    _progress(f"{len(found)} rules from {n_baskets} baskets in "
               f"{time.perf_counter() - t0:.2f} s")
 
 
@@ -370,6 +394,7 @@ def quickstart(directory: Path, customers: int, seed: int) -> None:
               help="Write {strategy: {metric@k: value}} here.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained HTML report with plots here.")
+@spark_options(inputs=False)
 @friendly_errors
 def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | None,
              input_format: str,
@@ -377,7 +402,7 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
              split_kind: str | None, per_customer: bool, test_fraction: float, leave_out: int,
              seed: int, ks: str, strategies: str, moments: str, params: tuple[str, ...],
              bootstrap: int, max_users: int | None, json_file: Path | None,
-             html_file: Path | None) -> None:
+             html_file: Path | None, engine_name: str, master: str) -> None:
     """Evaluate strategies and blends offline, served the way the engine serves them."""
     from . import evaluation as ev
 
@@ -415,11 +440,14 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
         bar = bars[stage]
         bar.update(done - bar.pos)
 
+    from .spark.cli import evaluation_plugins
+
     try:
-        result = ev.evaluate(source, split, [s for s in strategies.split(",") if s.strip()],
-                             ks=cutoffs, moments=[m.strip() for m in moments.split(",")],
-                             bootstrap_samples=bootstrap, seed=seed, max_users=max_users,
-                             progress=progress)
+        with evaluation_plugins(engine_name, master) as plugin_manager:
+            result = ev.evaluate(source, split, [s for s in strategies.split(",") if s.strip()],
+                                 ks=cutoffs, moments=[m.strip() for m in moments.split(",")],
+                                 bootstrap_samples=bootstrap, seed=seed, max_users=max_users,
+                                 plugin_manager=plugin_manager, progress=progress)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--strategies/--moments") from None
     for bar in bars.values():
@@ -514,10 +542,11 @@ def _outbound_engine(ws: Workspace) -> Any:
               help="Leave out customers who cannot take it on this channel.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this .csv or .parquet file instead of standard output.")
+@spark_options()
 @friendly_errors
 def target(directory: Path, products: tuple[str, ...], top: int | None,
            min_score: float | None, customers_file: Path | None, channel: str | None,
-           out: Path | None) -> None:
+           out: Path | None, engine_name: str, master: str, inputs: tuple[str, ...]) -> None:
     """Rank the customers to offer a business to: eligible ones only, the contact policy
     respected, best first, with score, strategies and reasons."""
     from .attributes import declared_kinds
@@ -529,19 +558,28 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
         raise click.UsageError("give --top N or --min-score S (or both)")
     ws = Workspace(directory)
     t0 = time.perf_counter()
-    engine, scorer = _outbound_engine(ws)
-    with engine:
-        store, catalog, config = engine.store, engine.catalog, engine.config
-        customers = None
-        if customers_file is not None:
-            customers = read_customers(customers_file, store, catalog,
-                                       declared_kinds(config.raw, config.source))
-        total = len(customers) if isinstance(customers, list) else \
-            customers.data.n_customers if customers is not None else store.count("customers")
-        with click.progressbar(length=total, label="  scoring", file=sys.stderr) as bar:
-            audiences = run_target(store, catalog, config, scorer, _products(products),
-                                   top=top, min_score=min_score, customers=customers,
-                                   channel=channel, progress=bar.update)
+    check_engine(engine_name, inputs=inputs)
+    if engine_name == "spark":
+        from .spark import cli as spark_cli
+
+        customers = spark_cli.ids_file(customers_file)
+        audiences = spark_cli.target(ws, master, inputs, _products(products), ids=customers,
+                                     top=top, min_score=min_score, channel=channel)
+    else:
+        engine, scorer = _outbound_engine(ws)
+        with engine:
+            store, catalog, config = engine.store, engine.catalog, engine.config
+            customers = None
+            if customers_file is not None:
+                customers = read_customers(customers_file, store, catalog,
+                                           declared_kinds(config.raw, config.source))
+            total = len(customers) if isinstance(customers, list) else \
+                customers.data.n_customers if customers is not None else \
+                store.count("customers")
+            with click.progressbar(length=total, label="  scoring", file=sys.stderr) as bar:
+                audiences = run_target(store, catalog, config, scorer, _products(products),
+                                       top=top, min_score=min_score, customers=customers,
+                                       channel=channel, progress=bar.update)
     rows = [row for audience in audiences for row in audience.rows()]
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in TARGET_COLUMNS]
     if out is None:
@@ -576,33 +614,44 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
 @click.option("--customers", "customers_file",
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Only these customers: a CSV of ids (header 'id').")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The .csv or .parquet file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The .csv or .parquet file to write (with --engine spark: a folder of "
+                   "part files, a path or URI every executor reaches).")
 @click.option("--page", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Customers read, scored and written at a time (bounds memory).")
+@spark_options()
 @friendly_errors
 def batch(directory: Path, channel: str, moment: str, k: int, customers_file: Path | None,
-          out: Path, page: int) -> None:
+          out: str, page: int, engine_name: str, master: str, inputs: tuple[str, ...]) -> None:
     """Next-best offers for every customer (or a file of ids) on one channel: top-k each,
-    eligible and within the contact policy, for a front-end cache or an SMS send."""
+    eligible and within the contact policy, for a front-end cache or an SMS send.
+
+    With --engine spark, the executors write --out as a folder of part files."""
     from .batch import batch as run_batch
     from .errors import ImportRowError
     from .targeting import read_customers
 
     ws = Workspace(directory)
-    engine, scorer = _outbound_engine(ws)
-    with engine:
-        store, catalog, config = engine.store, engine.catalog, engine.config
-        ids = None
-        if customers_file is not None:
-            ids = read_customers(customers_file, store, catalog)
-            if not isinstance(ids, list):
-                raise ImportRowError(str(customers_file), 1, None,
-                                     "batch takes a file of ids (one column, header 'id')")
-        total = len(set(ids)) if ids is not None else store.count("customers")
-        with click.progressbar(length=total, label="  customers", file=sys.stderr) as bar:
-            result = run_batch(store, catalog, config, scorer, out, channel=channel,
-                               moment=moment, k=k, ids=ids, page=page, progress=bar.update)
+    check_engine(engine_name, inputs=inputs)
+    if engine_name == "spark":
+        from .spark import cli as spark_cli
+
+        result = spark_cli.batch(ws, master, inputs, out, ids=spark_cli.ids_file(
+            customers_file), channel=channel, moment=moment, k=k, page=page)
+    else:
+        engine, scorer = _outbound_engine(ws)
+        with engine:
+            store, catalog, config = engine.store, engine.catalog, engine.config
+            ids = None
+            if customers_file is not None:
+                ids = read_customers(customers_file, store, catalog)
+                if not isinstance(ids, list):
+                    raise ImportRowError(str(customers_file), 1, None,
+                                         "batch takes a file of ids (one column, header 'id')")
+            total = len(set(ids)) if ids is not None else store.count("customers")
+            with click.progressbar(length=total, label="  customers", file=sys.stderr) as bar:
+                result = run_batch(store, catalog, config, scorer, Path(out), channel=channel,
+                                   moment=moment, k=k, ids=ids, page=page, progress=bar.update)
     click.echo(json.dumps({"out": result.path, "customers": result.customers,
                            "offers": result.offers, "without_offer": result.without_offer,
                            "seconds": round(result.seconds, 2)}))

@@ -707,6 +707,15 @@ class Store:
         "holdings": frozenset(), "events": frozenset({"id", "ts"})}
     #: Columns of JSON text (NULL: None), read as parsed values.
     BULK_JSON = frozenset({"attributes"})
+    #: ``codes`` lists up to this long are mapped by SQLite (a CASE per row); longer ones
+    #: (ids) by a hash lookup: per chunk on the reading threads up to ``HASHED_PER_CHUNK``
+    #: values (product ids), else once per ``LOOKUP_ROWS`` rows (customer ids: building the
+    #: table of millions of ids for every chunk would cost more than the lookups).
+    SQL_CODES = 64
+    HASHED_PER_CHUNK = 1 << 16
+    LOOKUP_ROWS = 1 << 24
+    #: Threads reading event chunks, each on its own connection.
+    BULK_READERS = 2
 
     def read_columns(self, table: str, columns: Sequence[str], *,
                      codes: Mapping[str, Sequence[str]] | None = None,
@@ -716,17 +725,27 @@ class Store:
         chunk, not a Python tuple per row: integer columns (``BULK_INTEGERS``) and those given
         ``codes`` (the value's position in the list, -1 for any other) as int64 arrays, JSON
         columns (``BULK_JSON``) as lists of parsed values (NULL as None), the others as lists
-        of str (NULL as ''). The next chunk is read while the caller works on this one."""
+        of str (NULL as ''). Long ``codes`` lists (ids) are looked up in C++ by pyarrow when
+        it is installed, else through a dict; with a list longer than ``HASHED_PER_CHUNK``,
+        chunks are merged up to ``LOOKUP_ROWS`` rows and looked up together. Event chunks are
+        read ahead by ``BULK_READERS`` threads while the caller works on earlier ones."""
         codes = dict(codes or {})
         allowed = self.BULK_COLUMNS.get(table, ())
         bad = [c for c in [*columns, *codes] if c not in allowed]
         if not columns or bad:
             raise ValueError(f"read_columns: cannot read {bad or 'no columns'} of {table!r}")
-        integers = self.BULK_INTEGERS[table] | set(codes)
+        lookups = {c: self._position_table(v) for c, v in codes.items()
+                   if len(v) > self.SQL_CODES}
+        deferred = {c: t for c, t in lookups.items() if len(codes[c]) > self.HASHED_PER_CHUNK}
+        integers = self.BULK_INTEGERS[table] | (set(codes) - set(lookups))
         args: list[Any] = []
         parts = []
         for c in columns:
-            if c in codes:
+            if c in lookups:
+                parts.append(f"CAST(group_concat(coalesce({c}, ''), char(31)) AS BLOB)")
+            elif c in codes and not codes[c]:
+                parts.append("group_concat(-1, ',')")
+            elif c in codes:
                 parts.append(f"group_concat(CASE {c} "
                              + " ".join("WHEN ? THEN ?" for _ in codes[c])
                              + " ELSE -1 END, ',')")
@@ -740,8 +759,10 @@ class Store:
                 parts.append(f"group_concat(coalesce({c}, ''), char(31))")
         select = f"SELECT count(*), {', '.join(parts)} FROM {table}"
         plain = f"SELECT {', '.join(columns)} FROM {table}"
+        shape = (columns, integers, codes, lookups, frozenset(deferred))
         if table != "events":  # a few million rows at most: one chunk
-            yield self._column_chunk(select, plain, args, (), columns, integers, codes)
+            yield self._looked_up([self._column_chunk(select, plain, args, (), *shape)],
+                                  deferred)
             return
         low, high = self.db.execute("SELECT min(id), max(id) FROM events").fetchone()
         if low is None:
@@ -751,28 +772,108 @@ class Store:
 
         def read(start: int) -> dict[str, Any]:
             return self._column_chunk(select + where, plain + where, args,
-                                      (start, start + chunk_rows), columns, integers, codes)
+                                      (start, start + chunk_rows), *shape)
 
-        # SQLite runs without the GIL: reading chunk i + 1 (on that thread's own connection)
-        # overlaps with the caller mapping chunk i.
-        with ThreadPoolExecutor(1, thread_name_prefix="store-read") as pool:
-            ahead = pool.submit(read, starts[0])
+        # SQLite and pyarrow run without the GIL: the next chunks are read and looked up (on
+        # each thread's own connection) while the caller works on this one.
+        group: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(self.BULK_READERS, thread_name_prefix="store-read") as pool:
+            ahead = [pool.submit(read, start) for start in starts[:self.BULK_READERS]]
             for i in range(len(starts)):
-                chunk = ahead.result()
-                if i + 1 < len(starts):
-                    ahead = pool.submit(read, starts[i + 1])
-                yield chunk
+                group.append(ahead.pop(0).result())
+                if i + self.BULK_READERS < len(starts):
+                    ahead.append(pool.submit(read, starts[i + self.BULK_READERS]))
+                rows = sum(len(chunk[columns[0]]) for chunk in group)
+                if not deferred or rows >= self.LOOKUP_ROWS or i + 1 == len(starts):
+                    yield self._looked_up(group, deferred)
+                    group = []
+
+    @staticmethod
+    def _position_table(values: Sequence[str]) -> Any:
+        """What :meth:`_positions_of` looks ``values`` up in: a pyarrow array (hashed in C++)
+        when pyarrow is installed, else a dict. The values are distinct (ids, enum values)."""
+        try:
+            import pyarrow as pa
+        except ImportError:
+            return {v: i for i, v in enumerate(values)}
+        return pa.array(values, pa.binary())
+
+    @staticmethod
+    def _split(joined: bytes | None, n: int, table: Any) -> Any:
+        """The ``n`` values joined by char(31) in ``joined``: a pyarrow array, or a list of
+        str for a dict ``table``; None when they do not split into ``n`` (a value holds the
+        separator)."""
+        if not n:
+            return []
+        if isinstance(table, dict):
+            values = joined.decode().split("\x1f")
+            return values if len(values) == n else None
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        whole = pa.Array.from_buffers(pa.binary(), 1, [
+            None, pa.py_buffer(np.array([0, len(joined)], np.int32)), pa.py_buffer(joined)])
+        values = pc.split_pattern(whole, b"\x1f").flatten()
+        return values if len(values) == n else None
+
+    @staticmethod
+    def _positions_of(parts: Sequence[Any], table: Any) -> Any:
+        """Each value's position in ``table``, -1 for those not in it, as an int64 array:
+        ``parts`` are what :meth:`_split` gave (or lists of str), looked up together so that
+        the table is hashed once."""
+        import numpy as np
+
+        n = sum(len(p) for p in parts)
+        if not n:
+            return np.zeros(0, np.int64)
+        if isinstance(table, dict):
+            from itertools import chain, repeat
+
+            return np.fromiter(map(table.get, chain.from_iterable(parts), repeat(-1)),
+                               np.int64, count=n)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pa.chunked_array([p if isinstance(p, pa.Array) else pa.array(p, pa.binary())
+                                   for p in parts if len(p)], pa.binary())
+        found = pc.index_in(values, value_set=table).fill_null(-1)
+        return found.to_numpy().astype(np.int64)
+
+    def _looked_up(self, chunks: list[dict[str, Any]], deferred: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+        """Chunks as one, with the ``deferred`` columns' values turned into positions."""
+        import numpy as np
+
+        out: dict[str, Any] = {}
+        for c in chunks[0]:
+            parts = [chunk[c] for chunk in chunks]
+            if c in deferred:
+                out[c] = self._positions_of(parts, deferred[c])
+            elif len(parts) == 1:
+                out[c] = parts[0]
+            elif isinstance(parts[0], np.ndarray):
+                out[c] = np.concatenate(parts)
+            else:
+                out[c] = [v for part in parts for v in part]
+        return out
 
     def _column_chunk(self, sql: str, plain_sql: str, args: list[Any], bounds: tuple[int, ...],
                       columns: Sequence[str], integers: set[str] | frozenset[str],
-                      codes: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+                      codes: Mapping[str, Sequence[str]], lookups: Mapping[str, Any],
+                      deferred: frozenset[str]) -> dict[str, Any]:
+        """One chunk's columns; those in ``deferred`` as raw values (see ``_split``)."""
         import numpy as np
 
         row = self.db.execute(sql, (*args, *bounds)).fetchone()
         n = row[0]
         out: dict[str, Any] = {}
         for c, text in zip(columns, row[1:], strict=True):
-            if c in integers:
+            if c in lookups:
+                values = self._split(text, n, lookups[c])
+                out[c] = values if c in deferred or values is None else \
+                    self._positions_of([values], lookups[c])
+            elif c in integers:
                 try:
                     out[c] = np.fromstring(text, dtype=np.int64, sep=",") if n else \
                         np.zeros(0, np.int64)
@@ -791,7 +892,9 @@ class Store:
         rows = self.db.execute(plain_sql, bounds).fetchall()
         for i, c in enumerate(columns):
             values = [r[i] for r in rows]
-            if c in codes:
+            if c in deferred:
+                out[c] = ["" if v is None else str(v) for v in values]
+            elif c in codes:
                 where = {v: k for k, v in enumerate(codes[c])}
                 out[c] = np.array([where.get(v, -1) for v in values], dtype=np.int64)
             elif c in integers:

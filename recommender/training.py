@@ -6,9 +6,8 @@ embedded store, on CSV files or on a generated benchmark operator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -105,55 +104,59 @@ class TrainingData:
     def from_store(cls, store: Store, catalog: Catalog) -> TrainingData:
         """Read the whole store into arrays. Rows naming unknown products are skipped.
 
-        Columns are read in bulk and mapped to codes with arrays, not row by row.
+        Columns are read in bulk and ids mapped to positions a chunk at a time
+        (``Store.read_columns``), never a Python tuple per row.
         """
         kinds = store.attribute_kinds()
+        enums = {"value_tier": _values(TIERS), "persona": _values(PERSONAS),
+                 "lifecycle": _values(LIFECYCLES)}
         (table,) = store.read_columns("customers", [
-            c for c in store.BULK_COLUMNS["customers"] if kinds or c != "attributes"])
+            c for c in store.BULK_COLUMNS["customers"] if kinds or c != "attributes"],
+            codes=enums)
         ids = np.array(table["id"], dtype=object)
         # The store hands customers in id order already (checked, as it is not promised).
-        by_id = np.arange(len(ids)) if len(ids) < 2 or (ids[1:] > ids[:-1]).all() else \
-            np.argsort(ids, kind="stable")
+        in_order = len(ids) < 2 or bool((ids[1:] > ids[:-1]).all())
+        by_id = np.arange(len(ids)) if in_order else np.argsort(ids, kind="stable")
         customers = ids[by_id]
         n = len(customers)
-        position = dict(zip(customers.tolist(), range(n), strict=True))
-
-        def codes(values: list[str], values_of: tuple, missing: int) -> np.ndarray:
-            table_ = {v.value: i for i, v in enumerate(values_of)}
-            return np.fromiter(map(table_.get, values, repeat(missing)), np.int64,
-                               count=len(values))
-
-        tier = codes(table["value_tier"], TIERS, -2)
-        life = codes(table["lifecycle"], LIFECYCLES, -2)
-        for name, column, values in (("value_tier", tier, table["value_tier"]),
-                                     ("lifecycle", life, table["lifecycle"])):
-            if (column == -2).any():
-                raise ValueError(f"customers.{name}: unknown value "
-                                 f"{values[int(np.argmax(column == -2))]!r}")
-        value_tier = tier[by_id].astype(np.int8)
-        lifecycle = life[by_id].astype(np.int8)
-        persona = codes(table["persona"], PERSONAS, -1)[by_id].astype(np.int8)
+        for name in ("value_tier", "lifecycle"):
+            if (table[name] < 0).any():
+                value = store.db.execute(
+                    f"SELECT {name} FROM customers WHERE {name} NOT IN "
+                    f"({', '.join('?' * len(enums[name]))}) OR {name} IS NULL LIMIT 1",
+                    enums[name]).fetchone()[0]
+                raise ValueError(f"customers.{name}: unknown value {value!r}")
+        value_tier = table["value_tier"][by_id].astype(np.int8)
+        lifecycle = table["lifecycle"][by_id].astype(np.int8)
+        persona = table["persona"][by_id].astype(np.int8)
         tenure = table["tenure_months"][by_id].astype(np.int32)
-        attributes = AttributeTable.from_mappings(
-            (table["attributes"][i] for i in by_id.tolist()), n, kinds) if kinds else None
+        # Building the attribute arrays is Python work; the reads below mostly run outside
+        # the GIL (SQLite, pyarrow), so the two overlap.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="attributes")
+        attributes = pool.submit(AttributeTable.from_mappings, [
+            table["attributes"][i] for i in by_id.tolist()], n, kinds) if kinds else None
+        pool.shutdown(wait=False)
         del table, ids
+        by_position = {"customer_id": customers.tolist()}
+        products = {"product_id": list(catalog.ids)}
 
         network = np.full(n, Network.G4.rank, dtype=np.int8)
         smartphone = np.ones(n, dtype=bool)
         os = np.full(n, -1, dtype=np.int8)
-        (table,) = store.read_columns("terminals", store.BULK_COLUMNS["terminals"])
-        rows = _positions(table["customer_id"], position)
+        (table,) = store.read_columns("terminals", store.BULK_COLUMNS["terminals"],
+                                      codes={**by_position, "os": _values(OSES)})
+        rows = table["customer_id"]
         known = rows >= 0
         rows = rows[known]
-        network[rows] = np.array([v[:1] for v in table["network"]], dtype=np.int8)[known]
+        # The generation is the first character ("4G" is 4), as Network.rank reads it.
+        network[rows] = np.array(table["network"], dtype="U1").astype(np.int8)[known]
         smartphone[rows] = table["smartphone"][known] != 0
-        os[rows] = codes(table["os"], OSES, -1)[known].astype(np.int8)
+        os[rows] = table["os"][known].astype(np.int8)
         del table
 
-        index = catalog.index
-        (table,) = store.read_columns("holdings", store.BULK_COLUMNS["holdings"])
-        h_rows = _positions(table["customer_id"], position)
-        h_cols = _positions(table["product_id"], index)
+        (table,) = store.read_columns("holdings", store.BULK_COLUMNS["holdings"],
+                                      codes={**by_position, **products})
+        h_rows, h_cols = table["customer_id"], table["product_id"]
         known = (h_rows >= 0) & (h_cols >= 0)
         del table
         holdings = sp.csr_matrix(
@@ -161,30 +164,33 @@ class TrainingData:
             shape=(n, len(catalog)))
         holdings.sum_duplicates()
 
-        coded = {"channel": CHANNEL_IDS, "kind": [m.value for m in MOMENTS]}
+        coded = {**by_position, **products, "channel": CHANNEL_IDS, "kind": _values(MOMENTS)}
+        names = ("ts", "customer_id", "product_id", "channel", "kind")
         types = (np.int64, np.int32, np.int32, np.int8, np.int8)
         parts: list[list[np.ndarray]] = [[] for _ in types]
         # Chunks come in id order, so a stable sort by time gives ORDER BY ts, id.
-        for chunk in store.read_columns("events", ("ts", "customer_id", "product_id",
-                                                   "channel", "kind"), codes=coded):
-            cols = (chunk["ts"], _positions(chunk["customer_id"], position),
-                    _positions(chunk["product_id"], index), chunk["channel"], chunk["kind"])
-            keep = (cols[1] >= 0) & (cols[2] >= 0) & (cols[3] >= 0) & (cols[4] >= 0)
-            for part, column, kind in zip(parts, cols, types, strict=True):
-                part.append(column[keep].astype(kind))
-            del chunk, cols
+        for chunk in store.read_columns("events", names, codes=coded, chunk_rows=1 << 21):
+            keep = (chunk["customer_id"] >= 0) & (chunk["product_id"] >= 0) & \
+                (chunk["channel"] >= 0) & (chunk["kind"] >= 0)
+            for part, name, kind in zip(parts, names, types, strict=True):
+                part.append(chunk[name][keep].astype(kind))
+            del chunk
         arrays = [np.concatenate(part) if part else np.zeros(0, kind)
                   for part, kind in zip(parts, types, strict=True)]
         del parts
-        order = np.argsort(arrays[0], kind="stable")
-        ts, customer, product, channel, kind_ = (a[order] for a in arrays)
+        if not (np.diff(arrays[0]) >= 0).all():  # a log appended in time order is sorted
+            order = np.argsort(arrays[0], kind="stable")
+            arrays = [a[order] for a in arrays]
+            del order
+        ts, customer, product, channel, kind_ = arrays
         events = EventLog(customer, product, channel, kind_, ts)
-        del arrays, order
+        del arrays
         return cls(catalog=catalog, customers=customers, holdings=holdings, events=events,
                    value_tier=value_tier, persona=persona, lifecycle=lifecycle, tenure=tenure,
-                   network=network, smartphone=smartphone, os=os, attributes=attributes)
+                   network=network, smartphone=smartphone, os=os,
+                   attributes=None if attributes is None else attributes.result())
 
 
-def _positions(values: list[str], position: Mapping[str, int]) -> np.ndarray:
-    """Each value's position in ``position``, -1 where it has none."""
-    return np.fromiter(map(position.get, values, repeat(-1)), np.int64, count=len(values))
+def _values(members: tuple) -> list[str]:
+    """The stored values of enum members, in position order."""
+    return [m.value for m in members]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,13 +93,22 @@ def workspace(sample_workspace: Workspace, tmp_path: Path) -> Workspace:
     return ws
 
 
-def test_bulk_read_equals_the_row_by_row_semantics(workspace: Workspace) -> None:
+@pytest.fixture(params=["pyarrow", "dict"])
+def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Ids are looked up by pyarrow when it is installed, through a dict otherwise: both."""
+    if request.param == "dict":
+        monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow: ImportError
+    return request.param
+
+
+def test_bulk_read_equals_the_row_by_row_semantics(workspace: Workspace, lookup: str) -> None:
     catalog = workspace.catalog()
     with workspace.store() as store:
         assert_matches(TrainingData.from_store(store, catalog), reference(store, catalog))
 
 
-def test_rows_naming_unknowns_are_skipped_and_odd_text_survives(workspace: Workspace) -> None:
+def test_rows_naming_unknowns_are_skipped_and_odd_text_survives(workspace: Workspace,
+                                                                lookup: str) -> None:
     catalog = workspace.catalog()
     known = catalog.ids[0]
     with workspace.store() as store:
@@ -132,6 +142,14 @@ def test_events_in_several_chunks_keep_time_then_id_order(workspace: Workspace) 
         assert len(whole) == 1 and len(chunks) > 5
         assert np.concatenate([c["id"] for c in chunks]).tolist() == whole[0]["id"].tolist()
         assert whole[0]["id"].dtype == np.int64
+        # Ids looked up chunk by chunk, on the reading threads, against the whole read.
+        coded = {"customer_id": store.customer_ids(), "product_id": list(catalog.ids)}
+        columns = ["id", "customer_id", "product_id"]
+        (one,) = store.read_columns("events", columns, codes=coded)
+        many = list(store.read_columns("events", columns, codes=coded, chunk_rows=997))
+        for column in columns:
+            assert np.concatenate([c[column] for c in many]).tolist() == one[column].tolist()
+        assert (one["customer_id"] >= 0).all() and (one["product_id"] >= 0).all()
         # Rows written out of time order still come back ordered by (ts, id).
         with store.transaction() as db:
             db.execute("UPDATE events SET ts = 0 WHERE id = (SELECT max(id) FROM events)")
