@@ -224,8 +224,15 @@ def main() -> None:
         print(json.dumps(read_store(args.read_store)))
         return
     if args.from_json:
-        rows = [row for path in args.from_json for row in json.loads(path.read_text())]
-        rows.sort(key=lambda r: (r["customers"], r["engine"]))
+        # A later file's run of the same size and engine replaces an earlier one's; a pair's
+        # model comparison stays with the pair.
+        runs = {(r["customers"], r["engine"]): r
+                for path in args.from_json for r in json.loads(path.read_text())}
+        rows = sorted(runs.values(), key=lambda r: (r["customers"], r["engine"]))
+        for row in rows:
+            twin = runs.get((row["customers"], "spark" if row["engine"] == "local" else "local"))
+            if "same" not in row and twin is not None and "same" in twin:
+                row["same"] = twin["same"]
         table(rows)
         print(crossover(rows))
         plot(rows, args.png)

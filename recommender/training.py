@@ -104,8 +104,8 @@ class TrainingData:
     def from_store(cls, store: Store, catalog: Catalog) -> TrainingData:
         """Read the whole store into arrays. Rows naming unknown products are skipped.
 
-        Columns are read in bulk and ids mapped to positions a chunk at a time
-        (``Store.read_columns``), never a Python tuple per row.
+        Columns are read in bulk and ids mapped to positions by hash lookups over whole
+        chunks (``Store.read_columns``), never a Python tuple per row.
         """
         kinds = store.attribute_kinds()
         enums = {"value_tier": _values(TIERS), "persona": _values(PERSONAS),
