@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,7 +69,10 @@ def local_defaults(master: str) -> dict[str, str]:
             cores = int(found.group(1))
         settings |= {"spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
                      "spark.default.parallelism": str(max(2, cores)),
-                     "spark.ui.enabled": "false"}
+                     "spark.ui.enabled": "false",
+                     # MLlib ALS's lineage grows with its iterations; serialising a task
+                     # overflowed the default 1 MiB thread stack now and then
+                     "spark.driver.extraJavaOptions": "-Xss16m"}
     return settings
 
 
@@ -105,9 +109,16 @@ def spark_session(master: str = DEFAULT_MASTER, *, app_name: str = "recommender"
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    checkpoints = None
+    if master.startswith("local") and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # ALS checkpoints every 10 iterations once a folder is set, cutting its lineage
+        checkpoints = tempfile.mkdtemp(prefix="recommender-spark-checkpoints-")
+        session.sparkContext.setCheckpointDir(checkpoints)
     if progress:
         progress(f"started Spark {session.version} on {session.sparkContext.master}")
     try:
         yield session
     finally:
         session.stop()
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
