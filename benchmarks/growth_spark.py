@@ -132,8 +132,10 @@ def same_models(local: str, spark: str) -> bool:
 
 def crossover(rows: list[dict[str, Any]]) -> str:
     """Where Spark starts to train faster than one machine: measured, or extrapolated."""
-    sizes = sorted({r["customers"] for r in rows})
     total = {(r["customers"], r["engine"]): r["total_s"] for r in rows}
+    sizes = sorted({n for n, _ in total if (n, "local") in total and (n, "spark") in total})
+    if not sizes:
+        return "one engine only: no crossover to estimate"
     faster = [n for n in sizes if total.get((n, "spark"), np.inf) < total.get((n, "local"), 0)]
     if faster:
         return f"Spark local[2] trains faster from {faster[0]:,} customers (measured)"
@@ -262,10 +264,10 @@ def main() -> None:
             same = same_models(found["local"]["model_dir"], found["spark"]["model_dir"])
             for row in rows[-2:]:
                 row["same"] = same
-    table(rows)
-    print(crossover(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    table(rows)
+    print(crossover(rows))
     if not args.quick:
         plot(rows, args.png)
 
