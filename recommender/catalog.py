@@ -177,6 +177,8 @@ _ELIGIBILITY_KEYS = {
 #: The longest tenure a customer can have (``customer.tenure_months``), so the most a business
 #: can ask for: beyond it no one could ever take the business.
 MAX_TENURE_MONTHS = 1200
+#: Exclusion codes kept for the last requests' customers (cleared when full).
+RECENT_EXCLUSIONS = 256
 
 
 class Catalog:
@@ -225,6 +227,10 @@ class Catalog:
         return np.fromiter(
             (index[p] for p in product_ids if p in index), dtype=np.int64
         )
+
+    def order_channels(self, product_id: str) -> tuple[str, ...]:
+        """The channels that can transact ``product_id``, in the order of ``CHANNEL_IDS``."""
+        return self._order_channels[self[product_id].id]
 
     def conflicts_of(self, product_id: str) -> frozenset[str]:
         """Every product that conflicts with ``product_id``, in either direction."""
@@ -329,6 +335,8 @@ class Catalog:
             [sum(1 << CHANNEL_IDS.index(c) for c in p.channels) for p in self.products],
             dtype=np.int64)
         self.price = np.array([p.price for p in self.products], dtype=np.float64)
+        self._order_channels = {p.id: tuple(c for c in CHANNEL_IDS if c in p.channels)
+                                for p in self.products}
 
         conflicts: list[set[int]] = [set() for _ in range(n)]
         upgraded_by: list[set[int]] = [set() for _ in range(n)]
@@ -374,7 +382,10 @@ class Catalog:
         self._needs_something = (self._n_required > 0) | self._has_any
         self._not_orderable = np.where(self.orderable, np.int8(0),
                                        np.int8(Exclusion.NOT_ORDERABLE))
-        self._layers: dict[tuple[Any, ...], np.ndarray] = {}
+        self._not_orderable_rows = np.flatnonzero(self._not_orderable)
+        self._layers: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        #: The last requests' codes (one request asks for the same ones up to three times).
+        self._recent: dict[tuple[Any, ...], np.ndarray] = {}
 
     def exclusions(self, context: RequestContext, *, channels: bool = True) -> np.ndarray:
         """Per product, the first Exclusion that keeps this customer from taking it (0 = none).
@@ -383,50 +394,74 @@ class Catalog:
         customer would find most useful ("you already have it" before "not on this channel").
         With ``channels=False`` the calling channel is not checked: what is left is whether the
         customer can take the business on a channel that transacts it (a hand-off).
+        Returns a new array: the caller may change it.
         """
-        n = len(self.products)
-        codes = self._not_orderable.copy()
         customer, terminal = context.customer, context.terminal
-
-        def mark(mask: np.ndarray, reason: Exclusion) -> None:
-            codes[(codes == 0) & mask] = reason
-
-        def first(layer: np.ndarray) -> None:  # a precomputed layer of codes (0 = passes)
-            np.copyto(codes, layer, where=codes == 0)
-
-        if context.product is not None and context.product in self.index:
-            codes[self.index[context.product]] = codes[self.index[context.product]] or \
-                Exclusion.CURRENT_PRODUCT
-        held = self.indices(context.holdings_after)
-        if len(held):
-            held_mask = np.zeros(n, dtype=bool)
-            held_mask[held] = True
-            mark(held_mask, Exclusion.HELD)
-            mark(_any_row(self._clash, held, n), Exclusion.CONFLICT)
-            mark(_any_row(self._supersede, held, n), Exclusion.SUPERSEDED)
-            missing = _row_counts(self._needed_by_all, held, n) < self._n_required
-            missing |= self._has_any & (_row_counts(self._needed_by_any, held, n) == 0)
-            mark(missing, Exclusion.MISSING_PREREQUISITE)
-        else:
-            mark(self._needs_something, Exclusion.MISSING_PREREQUISITE)
-        first(self._layer(("terminal", terminal.network.rank, terminal.smartphone, terminal.os),
-                          lambda: self._terminal_layer(terminal)))
-        if channels:
-            first(self._layer(("channel", context.channel.id), lambda: np.where(
-                (self.channel_mask & (1 << CHANNEL_IDS.index(context.channel.id))) == 0,
-                np.int8(Exclusion.CHANNEL), np.int8(0))))
-        first(self._layer(("customer", customer.value_tier, customer.persona,
-                           customer.lifecycle), lambda: self._customer_layer(customer)))
-        mark(self.min_tenure > customer.tenure_months, Exclusion.CUSTOMER_TENURE)
+        held = context.holdings_after
+        key = (held, terminal.network, terminal.smartphone, terminal.os,
+               context.channel.id if channels else None, customer.value_tier,
+               customer.persona, customer.lifecycle, customer.tenure_months)
+        codes = self._recent.get(key)
+        if codes is None:
+            codes = self._codes(context, held, channels)
+            if len(self._recent) >= RECENT_EXCLUSIONS:
+                self._recent.clear()
+            self._recent[key] = codes
+        codes = codes.copy()
+        product = context.product
+        if product is not None:
+            row = self.index.get(product)
+            if row is not None and codes[row] != Exclusion.NOT_ORDERABLE:
+                codes[row] = Exclusion.CURRENT_PRODUCT
         return codes
 
-    def _layer(self, key: tuple[Any, ...], build: Callable[[], np.ndarray]) -> np.ndarray:
+    def _codes(self, context: RequestContext, held_ids: frozenset[str],
+               channels: bool) -> np.ndarray:
+        """:meth:`exclusions` without the business being acted on. Each check writes over the
+        more general ones, from the most general to the most specific, so each is one
+        assignment (the result is the same as "first failing check, in order")."""
+        customer, terminal = context.customer, context.terminal
+        codes = np.where(self.min_tenure > customer.tenure_months,
+                         np.int8(Exclusion.CUSTOMER_TENURE), np.int8(0))
+        layer, failing = self._layer(
+            ("request", terminal.network.rank, terminal.smartphone, terminal.os,
+             context.channel.id if channels else None, customer.value_tier, customer.persona,
+             customer.lifecycle), lambda: self._request_layer(context, channels))
+        codes[failing] = layer[failing]
+        held = self.indices(held_ids)
+        if len(held):
+            n = len(self.products)
+            missing = _row_counts(self._needed_by_all, held, n) < self._n_required
+            missing |= self._has_any & (_row_counts(self._needed_by_any, held, n) == 0)
+            codes[missing] = Exclusion.MISSING_PREREQUISITE
+            codes[_row_columns(self._supersede, held)] = Exclusion.SUPERSEDED
+            codes[_row_columns(self._clash, held)] = Exclusion.CONFLICT
+            codes[held] = Exclusion.HELD
+        else:
+            codes[self._needs_something] = Exclusion.MISSING_PREREQUISITE
+        codes[self._not_orderable_rows] = Exclusion.NOT_ORDERABLE
+        return codes
+
+    def _request_layer(self, context: RequestContext, channels: bool) -> np.ndarray:
+        """The checks of terminal, channel (unless ``channels`` is False) and segment, in
+        that order: they depend on a few enum values, not on the customer."""
+        codes = self._terminal_layer(context.terminal)
+        if channels:
+            bit = 1 << CHANNEL_IDS.index(context.channel.id)
+            codes[(codes == 0) & ((self.channel_mask & bit) == 0)] = Exclusion.CHANNEL
+        segment = self._customer_layer(context.customer)
+        np.copyto(codes, segment, where=codes == 0)
+        return codes
+
+    def _layer(self, key: tuple[Any, ...], build: Callable[[], np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray]:
         """A layer of exclusion codes that depends only on ``key`` (a few enum values: the
-        number of layers is bounded by the enums' sizes), built once."""
-        layer = self._layers.get(key)
-        if layer is None:
-            layer = self._layers[key] = build().astype(np.int8)
-        return layer
+        number of layers is bounded by the enums' sizes), built once, with its failing rows."""
+        found = self._layers.get(key)
+        if found is None:
+            layer = build().astype(np.int8)
+            found = self._layers[key] = (layer, np.flatnonzero(layer))
+        return found
 
     def _terminal_layer(self, terminal: Terminal) -> np.ndarray:
         """The terminal checks in their order: network, smartphone, operating system."""
@@ -592,12 +627,11 @@ def _relation(pairs: list[tuple[int, int]], n: int) -> sp.csr_matrix:
     return matrix
 
 
-def _any_row(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> np.ndarray:
-    """Which columns have a one in any of ``rows``."""
-    out = np.zeros(n, dtype=bool)
-    for i in rows.tolist():
-        out[matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]]] = True
-    return out
+def _row_columns(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The columns of the ones in ``rows`` (repeats kept): ``rows`` are a customer's holdings."""
+    indptr, indices = matrix.indptr, matrix.indices
+    parts = [indices[indptr[i]:indptr[i + 1]] for i in rows.tolist()]
+    return np.concatenate(parts) if parts else indices[:0]
 
 
 def _row_counts(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> np.ndarray:

@@ -725,3 +725,33 @@ def test_the_engine_offers_nothing_os_or_persona_bound_to_an_unknown_customer() 
             "base_a": "held",
             "combo": "missing_prerequisite",
         }
+
+
+def test_codes_a_caller_changes_do_not_reach_the_next_call() -> None:
+    """The last requests' codes are kept (a request asks up to three times): each call gets
+    its own array, and the business being acted on is marked per call."""
+    plan = Product("plan", "Plan", "plan")
+    addon = Product("addon", "Addon", "addon", requires=frozenset({"plan"}))
+    catalog = catalog_of(plan, addon)
+    context = context_for(["plan"])
+    first = catalog.exclusions(context)
+    first[:] = Exclusion.CHANNEL
+    assert catalog.exclusions(context).tolist() == [Exclusion.HELD, Exclusion.OK]
+    acting = context_for(["plan"], moment=Moment.FAILURE, product="addon")
+    assert catalog.exclusions(acting).tolist() == [Exclusion.HELD, Exclusion.CURRENT_PRODUCT]
+    assert catalog.exclusions(context).tolist() == [Exclusion.HELD, Exclusion.OK]
+    assert catalog.exclusions(context_for()).tolist() == [
+        Exclusion.OK, Exclusion.MISSING_PREREQUISITE]
+
+
+def test_the_codes_kept_stay_bounded() -> None:
+    """A million customers, each a new holdings set, do not grow what is kept."""
+    from recommender.catalog import RECENT_EXCLUSIONS
+
+    products = [Product(f"p{i}", f"P{i}", "c") for i in range(12)]
+    catalog = catalog_of(*products)
+    for i in range(3 * RECENT_EXCLUSIONS):
+        held = [p.id for j, p in enumerate(products) if i >> j & 1]
+        codes = catalog.exclusions(context_for(held))
+        assert [int(codes[catalog.index[h]]) for h in held] == [Exclusion.HELD] * len(held)
+        assert len(catalog._recent) <= RECENT_EXCLUSIONS
