@@ -143,15 +143,29 @@ def ranked_alternatives(catalog: Catalog, context: RequestContext, limit: int | 
         if left is not None and left <= 0:
             break
         found = np.flatnonzero(mask)
-        found = found[np.lexsort((layout.id_rank[found], np.abs(layout.price[found]
-                                                                - failed.price)))]
         keep = min(x for x in (most, left, len(found)) if x is not None)
-        for rank, row in enumerate(found[:keep].tolist()):
+        found = _closest(found, np.abs(layout.price[found] - failed.price), layout.id_rank,
+                         keep)
+        for rank, row in enumerate(found.tolist()):
             add(row, score * (1 - 0.01 * rank), lambda row=row, message=message: tr(
                 lo, message, why=why(), name=label(row)))
     if limit is not None:
         rows, scores = rows[:limit], scores[:limit]
     return rows, scores, lambda row: writers[row]()
+
+
+def _closest(rows: np.ndarray, distance: np.ndarray, id_rank: np.ndarray, keep: int
+             ) -> np.ndarray:
+    """The ``keep`` of ``rows`` nearest by ``distance`` (ties by ``id_rank``), in that order.
+
+    Only the rows as near as the ``keep``-th are sorted: a failed order has a handful of
+    alternatives shown among thousands of businesses."""
+    if keep <= 0:
+        return rows[:0]
+    if len(rows) > 4 * keep:
+        near = distance <= np.partition(distance, keep - 1)[keep - 1]
+        rows, distance = rows[near], distance[near]
+    return rows[np.lexsort((id_rank[rows], distance))][:keep]
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,6 +251,14 @@ class ComponentTable(Mapping[str, dict[str, float]]):
                 return {name: float(factors[name][i]) for name in (*COMPONENTS, "score")}
         raise KeyError(product)
 
+    def score(self, product: str) -> float:
+        """``self[product]["score"]`` without writing out the components."""
+        for at, factors in reversed(self._parts):
+            i = at.get(product)
+            if i is not None:
+                return float(factors["score"][i])
+        raise KeyError(product)
+
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()
         for at, _ in self._parts:

@@ -93,7 +93,8 @@ class Blend:
         self.rows = np.flatnonzero(proposed)
         self._total = total
         self._proposed = proposed
-        self._positions: list[dict[int, int]] | None = None
+        #: Per proposal, each catalog row's position in it (-1: not proposed).
+        self._positions: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -123,13 +124,17 @@ class Blend:
         if row is None or not self._proposed[row]:
             return []
         if self._positions is None:  # built on the first call: only shown ones get here
-            self._positions = [dict(zip(p.rows.tolist(), range(len(p.rows)), strict=True))
-                               for p, _ in self._parts]
+            n = len(self.catalog)
+            self._positions = []
+            for p, _ in self._parts:
+                at = np.full(n, -1, dtype=np.int32)
+                at[p.rows] = np.arange(len(p.rows), dtype=np.int32)
+                self._positions.append(at)
         out = []
         for (proposal, contribution), position in zip(self._parts, self._positions,
                                                       strict=True):
-            at = position.get(row)
-            if at is not None:
+            at = int(position[row])
+            if at >= 0:
                 out.append((proposal.name, proposal.reason_of(row), float(contribution[at])))
         out.sort(key=lambda x: -x[2])
         return out

@@ -29,7 +29,6 @@ from .catalog import Catalog, Exclusion, ProductKind
 from .config import Config
 from .contact_policy import UNAVAILABLE
 from .context import (
-    CHANNEL_IDS,
     Channel,
     Customer,
     Moment,
@@ -672,7 +671,7 @@ class Engine:
         looking at it, then the calling channel."""
         product = self.catalog[context.product]
         look = context.evolve(moment=Moment.QUERY, product=None, failure_reason=None)
-        order_channels = tuple(c for c in CHANNEL_IDS if c in product.channels)
+        order_channels = self.catalog.order_channels(product.id)
         name = product.display_name(context.locale)
         failed = self._exclusions(look, [product.id], [], explain=True)
         if failed:
@@ -752,7 +751,8 @@ class Engine:
         excluded.extend(held)
         policy_ms = (time.perf_counter() - t0) * 1000
         suggestions = tuple(
-            self._suggestion(context, p, blend.proposers(p), arbitrated[p],
+            self._suggestion(context, p, blend.proposers(p),
+                             arbitrated[p] if debug else arbitrated.score(p),
                              picks[p]() if p in explored else None, explorer, debug=debug)
             for p in ranked)
         assist = None
@@ -810,7 +810,7 @@ class Engine:
 
     def _suggestion(self, context: RequestContext, product: str,
                     proposers: list[tuple[str, str, float]],
-                    arbitrated: Mapping[str, float], explorer_reason: str | None,
+                    arbitrated: Mapping[str, float] | float, explorer_reason: str | None,
                     explorer: str | None, *, debug: bool) -> Suggestion:
         """One suggestion: its arbitration score and proposers' reasons; an exploration
         slot's names the explorer first; where it can be ordered and, when not on the calling
@@ -821,12 +821,13 @@ class Engine:
         p = self.catalog[product]
         return Suggestion(
             product=product, name=p.display_name(context.locale),
-            score=round(arbitrated["score"], 6),
+            score=round(arbitrated if isinstance(arbitrated, float) else arbitrated["score"], 6),
             strategies=tuple(s for s, _, _ in proposers),
             reasons=tuple(r for _, r, _ in proposers),
-            components={k: round(arbitrated[k], 6) for k in COMPONENTS} if debug else None,
+            components=None if isinstance(arbitrated, float)
+            else {k: round(arbitrated[k], 6) for k in COMPONENTS},
             slot=(RANKED if explorer_reason is None else EXPLORED) if debug else None,
-            order_channels=tuple(c for c in CHANNEL_IDS if c in p.channels),
+            order_channels=self.catalog.order_channels(product),
             handoff=self._handoff(product, context))
 
     def _contact_policy(self, context: RequestContext, ranked: list[str], warnings: list[str],

@@ -18,7 +18,7 @@ from recommender import (
     RequestContext,
     Terminal,
 )
-from recommender.alternatives import REMOVES, REST, SAME_CATEGORY, alternatives, obstacle
+from recommender.alternatives import REMOVES, REST, SAME_CATEGORY, _closest, alternatives, obstacle
 from recommender.catalog import TerminalSpec
 from recommender.context import CHANNEL_IDS, Channel
 
@@ -201,3 +201,18 @@ def test_what_keeps_the_customer_from_it_everywhere_comes_before_the_channel():
     assert obstacle(CATALOG, failed("store_only")) is Exclusion.CHANNEL
     out = alternatives(CATALOG, failed("store_vip"))
     assert out[0].reason.startswith("Store VIP needs 600 months of tenure, the customer has 24")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_nearest_alternatives_are_those_a_full_sort_puts_first(seed: int) -> None:
+    """Only businesses as near as the k-th are sorted; the order is a full sort's, ties
+    (many businesses at one price) by id."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 400))
+    rows = np.sort(rng.choice(1000, size=size, replace=False))
+    id_rank = rng.permutation(1000)
+    distance = rng.choice([0.0, 5.0, 10.0, 30.0], size=size) if seed % 2 else \
+        rng.random(size)
+    for keep in (0, 1, 3, 10, size, size + 5):
+        full = rows[np.lexsort((id_rank[rows], distance))][:keep]
+        assert _closest(rows, distance, id_rank, keep).tolist() == full.tolist()

@@ -244,6 +244,9 @@ def test_components_multiply_with_their_exponents(catalog: Catalog) -> None:
     assert cloud["relevance"] == 1.0
     assert cloud["score"] == pytest.approx(1.2 ** 2 * cloud["value"] ** 0.5)
     assert ranked == ["data_5gb", "cloud_storage"]
+    assert [table.score(p) for p in ranked] == [table[p]["score"] for p in ranked]
+    with pytest.raises(KeyError):
+        table.score("phone_purchase")  # not proposed: no score, as table[...] says
     # On another channel only the moment's weight applies.
     assert a.rank(context("web"), propensity, now=0)[1]["data_5gb"]["relevance"] == 1.5
 
