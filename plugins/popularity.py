@@ -31,7 +31,7 @@ from recommender import (
 )
 from recommender.artifacts import load_arrays, save_arrays
 from recommender.i18n import ptr, tr
-from recommender.strategy import top_n
+from recommender.strategy import first_n, ranking
 from recommender.strategy_settings import build_strategy
 from recommender.training import MOMENTS, TIERS
 
@@ -62,6 +62,8 @@ class PopularityStrategy(Strategy):
         self.prior_strength = float(prior_strength)
         self.holding_weight = float(holding_weight)
         self.table: np.ndarray | None = None  # tiers x channels x products
+        #: Each (tier, channel) cell's businesses, best first (``ranking``), built on first use.
+        self._rankings: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def is_fitted(self) -> bool:
@@ -95,6 +97,7 @@ class PopularityStrategy(Strategy):
         p_cell = (counts + m * p_seg[:, None, :]) / (cell_total + m)
         orderable = data.catalog.orderable
         self.table = np.where(orderable, p_cell, 0.0).astype(np.float32)
+        self._rankings = {}
         return self
 
     def candidates(self, context: RequestContext, n: int) -> Sequence[Candidate]:
@@ -103,12 +106,15 @@ class PopularityStrategy(Strategy):
         tier = TIERS.index(ValueTier(context.customer.value_tier))
         channel = CHANNEL_IDS.index(context.channel.id)
         scores = self.table[tier, channel]
+        order = self._rankings.get((tier, channel))
+        if order is None:
+            order = self._rankings[tier, channel] = ranking(scores)
         exclude = self.catalog.indices(context.customer.holdings)
         lo = context.locale
         reason = tr(lo, "popular with {tier}-value customers on the {channel} channel",
                     tier=ptr(lo, "tier", context.customer.value_tier),
                     channel=ptr(lo, "channel", context.channel.id))
-        best = top_n(scores, n, exclude=exclude)
+        best = first_n(order, n, exclude)
         return Candidates(self.catalog, best, scores[best], reason)
 
     def save(self, directory: Path) -> None:
@@ -124,6 +130,7 @@ class PopularityStrategy(Strategy):
             raise ModelError(f"popularity: table shape {table.shape} does not match the "
                              f"catalog {expected}")
         self.table = table
+        self._rankings = {}
         return self
 
     def describe(self) -> dict[str, Any]:

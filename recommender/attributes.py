@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .errors import ConfigError, ContextError
 
@@ -178,7 +179,13 @@ def encode(attributes: Mapping[str, Value]) -> str | None:
 
 
 def decode(text: str | None) -> dict[str, Value]:
-    return {} if not text else json.loads(text)
+    """A customer's stored attributes (read on every request: orjson first)."""
+    if not text:
+        return {}
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps writes and orjson refuses
+        return json.loads(text)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recommender import Candidate, Candidates, Catalog
+from recommender.strategy import first_n, ranking, top_n
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,19 @@ def test_bad_candidate_arrays_are_refused_naming_the_problem(
         catalog: Catalog, rows, scores, reason, error, message) -> None:
     with pytest.raises(error, match=message):
         Candidates(catalog, np.array(rows), np.array(scores), reason)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_n_of_a_ranking_is_top_n(seed):
+    """A ranking computed once and cut per request gives top_n's indices, in its order: ties
+    by index, no score at or below zero, none infinite or NaN, excluded rows skipped."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 300))
+    scores = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0, np.inf, np.nan], size=size) \
+        * rng.integers(1, 4, size=size)
+    order = ranking(scores)
+    for n in (0, 1, 5, size, size + 3):
+        exclude = rng.choice(size, size=int(rng.integers(0, min(size, 12) + 1)), replace=False)
+        expected = top_n(scores, n, exclude=exclude)
+        assert first_n(order, n, exclude).tolist() == expected.tolist()
+        assert first_n(order, n).tolist() == top_n(scores, n).tolist()
