@@ -44,6 +44,10 @@ SIMILARITY_EVENT_WEIGHTS = {"success": 1.0, "transaction": 1.0, "query": 1.0, "f
 #: At most this many held businesses are named in a reason.
 REASON_DRIVERS = 2
 BPR_FOLD_STEPS = 10  # gradient steps of the BPR fold-in (each of size 1/L: never overshoots)
+WEIGHTINGS = ("none", "bm25")
+#: BM25's term-frequency saturation and length normalisation (implicit's ``bm25_weight``).
+BM25_K1 = 100.0
+BM25_B = 0.8
 
 
 def _check_number(name: str, value: Any, *, minimum: float, integer: bool = False,
@@ -76,6 +80,39 @@ def _names(catalog: Catalog, indices: np.ndarray, locale: str) -> list[str]:
     return [catalog.products[i].display_name(locale) for i in indices]
 
 
+def bm25_statistics(matrix: sp.csr_matrix) -> tuple[np.ndarray, float]:
+    """Each business's idf over the customers (never below 0) and the mean number of
+    businesses of a customer (over customers with any), from a customers x businesses matrix
+    without zeros.
+
+    A customer's length is the number of businesses, not the sum of weights: at request time
+    only holdings are known, not the events that added to the weights in training.
+    """
+    lengths = np.diff(matrix.indptr)
+    customers = int((lengths > 0).sum())
+    held_by = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    idf = np.maximum(np.log(max(customers, 1)) - np.log1p(held_by), 0.0)
+    return idf, float(lengths.sum() / customers) if customers else 1.0
+
+
+def bm25_weights(weights: np.ndarray, idf: np.ndarray, mean_length: float) -> np.ndarray:
+    """One customer's interaction weights (one per business), BM25-weighted: saturated,
+    normalised by the customer's number of businesses against ``mean_length``, times each
+    business's ``idf``."""
+    norm = (1.0 - BM25_B) + BM25_B * len(weights) / mean_length
+    return weights * (BM25_K1 + 1.0) / (BM25_K1 * norm + weights) * idf
+
+
+def bm25_rows(matrix: sp.csr_matrix, idf: np.ndarray, mean_length: float) -> sp.csr_matrix:
+    """``bm25_weights`` applied to every row of ``matrix`` (without zeros)."""
+    out = matrix.astype(np.float64, copy=True)
+    lengths = np.repeat(np.diff(out.indptr), np.diff(out.indptr))
+    norm = (1.0 - BM25_B) + BM25_B * lengths / mean_length
+    out.data = out.data * (BM25_K1 + 1.0) / (BM25_K1 * norm + out.data) * idf[out.indices]
+    out.eliminate_zeros()
+    return out.astype(np.float32)
+
+
 class CFStrategy(Strategy):
     """Matrix-factorisation collaborative filtering with request-time fold-in.
 
@@ -106,6 +143,9 @@ class CFStrategy(Strategy):
     :param iterations: ALS sweeps (default 15) or BPR epochs (default 100).
     :param alpha: confidence per unit of interaction weight (implicit's ``alpha``: the
         confidence of an interaction of weight ``w`` is ``alpha * w``, of no interaction 1).
+    :param weighting: ALS only: ``"none"``, or ``"bm25"`` to weigh each interaction by how
+        rare its business is (idf over customers) and how many the customer has (length
+        normalisation), in fitting and in fold-in alike (``bm25_weights``).
     :param learning_rate: BPR's SGD step.
     :param event_weights: weight per event kind when building the interaction matrix.
     :param holding_weight: weight of a current holding, in training and when folding in.
@@ -119,12 +159,18 @@ class CFStrategy(Strategy):
 
     def __init__(self, catalog: Catalog, *, model: str = "als", factors: int = 8,
                  regularization: float | None = None, iterations: int | None = None,
-                 alpha: float = 1.0, learning_rate: float = 0.05,
+                 alpha: float = 1.0, weighting: str = "none", learning_rate: float = 0.05,
                  event_weights: Mapping[str, float] | None = None,
                  holding_weight: float = 1.0, context_weight: float = 1.0,
                  num_threads: int = 0, random_state: int | None = 42):
         if model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got "
+                             f"{weighting!r}")
+        if weighting != "none" and model != "als":
+            raise ValueError(f"weighting {weighting!r} applies to ALS only: BPR takes every "
+                             f"interaction as one positive, whatever its weight")
         if regularization is None:
             regularization = 0.1 if model == "als" else 0.01
         if iterations is None:
@@ -146,6 +192,7 @@ class CFStrategy(Strategy):
         self.regularization = float(regularization)
         self.iterations = iterations
         self.alpha = float(alpha)
+        self.weighting = weighting
         self.learning_rate = float(learning_rate)
         self.event_weights = _check_event_weights(
             "event_weights", DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
@@ -158,6 +205,9 @@ class CFStrategy(Strategy):
         self._y64: np.ndarray | None = None          # item factors as float64, for serving
         self.item_bias: np.ndarray | None = None     # BPR's item bias; None for ALS
         self._bias64: np.ndarray | None = None
+        #: With BM25: each business's idf and the mean interaction weight of a customer.
+        self.item_idf: np.ndarray | None = None
+        self.mean_length: float | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -170,6 +220,9 @@ class CFStrategy(Strategy):
 
         matrix = data.interactions(self.event_weights, holding_weight=self.holding_weight)
         matrix.eliminate_zeros()
+        if self.weighting == "bm25":
+            self.item_idf, self.mean_length = bm25_statistics(matrix)
+            matrix = bm25_rows(matrix, self.item_idf, self.mean_length)
         # implicit parallelises over customers itself; a BLAS thread pool inside each of its
         # threads oversubscribes the cores (implicit warns and recommends exactly this limit).
         with threadpool_limits(1, "blas"):
@@ -249,6 +302,12 @@ class CFStrategy(Strategy):
         # Repeated products add up, as duplicate entries do in a CSR row.
         products, inverse = np.unique(products, return_inverse=True)
         weights = np.bincount(inverse, weights=weights)
+        if self.item_idf is not None:
+            weights = bm25_weights(weights, self.item_idf[products], self.mean_length)
+            keep = weights > 0
+            products, weights = products[keep], weights[keep]
+            if not len(products):
+                return None
         confidence = self.alpha * weights
         yu = self._y64[products]
         a = self.yty + (yu.T * (confidence - 1.0)) @ yu
@@ -359,6 +418,9 @@ class CFStrategy(Strategy):
         if self.item_factors is None:
             raise ModelError("cf: cannot save an unfitted model")
         extra = {} if self.item_bias is None else {"item_bias": self.item_bias}
+        if self.item_idf is not None:
+            extra |= {"item_idf": self.item_idf,
+                      "mean_length": np.array([self.mean_length], dtype=np.float64)}
         save_arrays(directory, "cf.npz", {"item_factors": self.item_factors, "yty": self.yty,
                                           **extra},
                     self.describe())
@@ -379,6 +441,7 @@ class CFStrategy(Strategy):
             # The fold-in must use the confidence scaling the factors were trained with.
             model, alpha, reg = settings["model"], settings["alpha"], settings["regularization"]
             holding = settings["holding_weight"]
+            weighting = settings.get("weighting", "none")  # absent: saved before weighting
             _check_number("alpha", alpha, minimum=0, strict=True)
             _check_number("regularization", reg, minimum=0, strict=True)
             _check_number("holding_weight", holding, minimum=0)
@@ -386,11 +449,25 @@ class CFStrategy(Strategy):
             raise ModelError(f"cf: {directory / 'settings.json'} is incomplete: {e}") from e
         if model not in MODELS:
             raise ModelError(f"cf: {directory / 'settings.json'} names unknown model {model!r}")
+        if weighting not in WEIGHTINGS:
+            raise ModelError(f"cf: {directory / 'settings.json'} names unknown weighting "
+                             f"{weighting!r}")
+        idf, mean_length = None, None
+        if weighting == "bm25":
+            stats = load_arrays(directory, "cf.npz", "cf", ("item_idf", "mean_length"))[0]
+            idf, mean_length = stats["item_idf"], stats["mean_length"]
+            if idf.shape != (n,) or mean_length.shape != (1,) or not (
+                    np.isfinite(idf).all() and (idf >= 0).all() and mean_length[0] > 0):
+                raise ModelError(f"cf: {path} holds no valid BM25 statistics for a catalog "
+                                 f"of {n} products")
         y = factors.astype(np.float64)
         if not np.allclose(yty, y.T @ y, rtol=1e-4, atol=1e-6):
             raise ModelError(f"cf: {path} is inconsistent (YtY does not match the factors)")
         self.model, self.alpha, self.regularization = model, float(alpha), float(reg)
         self.holding_weight = float(holding)
+        self.weighting = weighting
+        self.item_idf = None if idf is None else idf.astype(np.float64)
+        self.mean_length = None if mean_length is None else float(mean_length[0])
         self.factors = k
         bias = None
         if model == "bpr":
@@ -408,7 +485,8 @@ class CFStrategy(Strategy):
         out: dict[str, Any] = {
             "model": self.model, "factors": self.factors, "regularization": self.regularization,
             "iterations": self.iterations, "event_weights": self.event_weights,
-            "alpha": self.alpha, "holding_weight": self.holding_weight,
+            "alpha": self.alpha, "weighting": self.weighting,
+            "holding_weight": self.holding_weight,
             "context_weight": self.context_weight, "random_state": self.random_state,
         }
         if self.model == "bpr":

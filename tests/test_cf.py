@@ -87,12 +87,16 @@ def ids(candidates) -> list[str]:
 # -- fold-in ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alpha", [1.0, 4.0])
-def test_fold_in_equals_implicits_recalculate_user(cat, data, alpha):
+@pytest.mark.parametrize(("alpha", "weighting"), [(1.0, "none"), (4.0, "none"), (1.0, "bm25")])
+def test_fold_in_equals_implicits_recalculate_user(cat, data, alpha, weighting):
+    """With BM25, implicit is handed the weighted training row, the fold-in the raw one."""
     from implicit.cpu.als import AlternatingLeastSquares
 
-    strategy = CFStrategy(cat, alpha=alpha).fit(data)
+    strategy = CFStrategy(cat, alpha=alpha, weighting=weighting).fit(data)
     matrix = data.interactions(strategy.event_weights, holding_weight=strategy.holding_weight)
+    matrix.eliminate_zeros()
+    weighted = matrix if weighting == "none" else cf_plugin.bm25_rows(
+        matrix, strategy.item_idf, strategy.mean_length)
     reference = AlternatingLeastSquares(factors=strategy.factors,
                                         regularization=strategy.regularization,
                                         alpha=strategy.alpha, num_threads=1)
@@ -101,9 +105,34 @@ def test_fold_in_equals_implicits_recalculate_user(cat, data, alpha):
     for u in [*busiest.tolist(), 0, data.n_customers - 1]:
         row = matrix[u]
         assert row.nnz > 0
-        expected = reference.recalculate_user(u, sp.csr_matrix(row))
+        expected = reference.recalculate_user(u, sp.csr_matrix(weighted[u]))
         got = strategy.fold_in(row.indices, row.data)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bm25_rows_are_implicits_bm25_weight_on_binary_rows():
+    """Lengths are numbers of businesses, the same as implicit's sums when every weight is 1."""
+    from implicit.nearest_neighbours import bm25_weight
+
+    rng = np.random.default_rng(3)
+    dense = (rng.random((40, 12)) < 0.3).astype(np.float32)
+    dense[np.arange(40), rng.integers(0, 12, 40)] = 1.0  # no empty row
+    matrix = sp.csr_matrix(dense)
+    idf, mean_length = cf_plugin.bm25_statistics(matrix)
+    got = cf_plugin.bm25_rows(matrix, idf, mean_length)
+    expected = bm25_weight(matrix, K1=cf_plugin.BM25_K1, B=cf_plugin.BM25_B).tocsr()
+    expected.eliminate_zeros()
+    np.testing.assert_allclose(got.toarray(), expected.toarray(), rtol=1e-5)
+    row = matrix[5]
+    np.testing.assert_allclose(cf_plugin.bm25_weights(row.data.astype(np.float64),
+                                                      idf[row.indices], mean_length),
+                               got[5].data, rtol=1e-5)
+
+
+def test_bm25_weighs_a_rare_business_above_a_common_one():
+    matrix = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0], [1, 1]], dtype=np.float32))
+    idf, _ = cf_plugin.bm25_statistics(matrix)
+    assert idf[1] > idf[0] >= 0  # held by everyone: 0, never negative
 
 
 def test_serving_keeps_no_customer_state(als, data):
@@ -237,6 +266,38 @@ def test_cf_save_load_round_trip(als, cat, tmp_path):
         assert loaded.candidates(ctx, 9) == als.candidates(ctx, 9)
 
 
+def test_bm25_model_round_trips_with_its_statistics(cat, data, tmp_path):
+    bm25 = CFStrategy(cat, weighting="bm25").fit(data)
+    bm25.save(tmp_path)
+    assert json.loads((tmp_path / "settings.json").read_text())["weighting"] == "bm25"
+    loaded = CFStrategy(cat).load(tmp_path)
+    assert loaded.weighting == "bm25" and loaded.mean_length == bm25.mean_length
+    for ctx in probes():
+        np.testing.assert_array_equal(loaded.scores(ctx), bm25.scores(ctx))
+        assert loaded.candidates(ctx, 9) == bm25.candidates(ctx, 9)
+    plain = CFStrategy(cat).fit(data)
+    assert not np.array_equal(plain.scores(probes()[0]), bm25.scores(probes()[0]))
+
+
+def test_a_model_saved_before_weighting_existed_loads_unweighted(als, cat, tmp_path):
+    als.save(tmp_path)
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    del settings["weighting"]
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    loaded = CFStrategy(cat, weighting="bm25").load(tmp_path)
+    assert loaded.weighting == "none" and loaded.item_idf is None
+    for ctx in probes():
+        np.testing.assert_array_equal(loaded.scores(ctx), als.scores(ctx))
+
+
+def test_bm25_model_without_its_statistics_is_refused(cat, data, tmp_path):
+    bm25 = CFStrategy(cat, weighting="bm25").fit(data)
+    bm25.save(tmp_path)
+    np.savez(tmp_path / "cf.npz", item_factors=bm25.item_factors, yty=bm25.yty)
+    with pytest.raises(ModelError, match="item_idf"):
+        CFStrategy(cat).load(tmp_path)
+
+
 def test_similarity_save_load_round_trip(similarity, cat, tmp_path):
     similarity.save(tmp_path)
     loaded = ItemSimilarityStrategy(cat).load(tmp_path)
@@ -315,6 +376,8 @@ def test_bpr_trains_and_serves(cat, data, tmp_path):
     ({"factors": -3}, "factors"),
     ({"factors": 2.5}, "factors"),
     ({"model": "svd"}, "model"),
+    ({"weighting": "tfidf"}, "weighting must be one of none, bm25"),
+    ({"model": "bpr", "weighting": "bm25"}, "weighting 'bm25' applies to ALS only"),
     ({"alpha": 0}, "alpha"),
     ({"regularization": -1}, "regularization"),
     ({"iterations": 0}, "iterations"),

@@ -21,7 +21,13 @@ from recommender.cli import main
 from recommender.config import Config
 from recommender.errors import PluginError
 from recommender.evaluation import EvalData, evaluate, from_movielens, make_split, split_source
-from recommender.evaluation.tuning import cf_grid, tune
+from recommender.evaluation.tuning import (
+    LADDER_START,
+    Validation,
+    cf_search,
+    ladder,
+    tune,
+)
 from recommender.plugin_manager import make_plugin_manager
 
 PLUGINS = make_plugin_manager(load_entry_points=False)
@@ -81,13 +87,73 @@ def test_a_split_asked_for_is_the_split_made(ratings: EvalData, kind: str, per_c
 
 # -- tuning -----------------------------------------------------------------------------------
 
+def searched(fixed: dict, precision) -> tuple[list[dict], dict | None]:
+    """The candidates ``cf_search`` tries when a candidate's per-customer precision is
+    ``precision(candidate)``, and its choice."""
+    tried: list[dict] = []
+
+    def score(candidate: dict) -> Validation:
+        tried.append(candidate)
+        return Validation(np.asarray(precision(candidate), dtype=float))
+
+    return tried, cf_search(fixed, score)
+
+
+def peaked(at: float, spread: float = 1.0):
+    """Precision of 400 customers peaking where log2(regularization) is log2(at)."""
+    noise = np.random.default_rng(0).normal(0, 0.01, 400)
+
+    def precision(candidate: dict) -> np.ndarray:
+        reg = candidate.get("regularization", 0.1)
+        return 0.3 - 0.02 * (np.log2(reg / at) / spread) ** 2 + noise
+    return precision
+
+
 def test_the_defaults_are_the_first_candidate() -> None:
     defaults = CFStrategy(None)  # type: ignore[arg-type]
-    first = cf_grid({})[0]
-    assert first == {"factors": defaults.factors, "regularization": defaults.regularization}
+    tried, _ = searched({}, peaked(20.0))
+    assert tried[0] == {"factors": defaults.factors, "regularization": defaults.regularization}
     bpr = CFStrategy(None, model="bpr")  # type: ignore[arg-type]
-    assert cf_grid({"model": "bpr"})[0] == {"factors": bpr.factors,
-                                            "learning_rate": bpr.learning_rate}
+    tried, _ = searched({"model": "bpr"}, peaked(20.0))
+    assert tried[0] == {"factors": bpr.factors, "learning_rate": bpr.learning_rate}
+
+
+@pytest.mark.parametrize("at", [0.625, 2.5, 10.0, 80.0, 640.0, 10240.0])
+def test_the_regularisation_ladder_finds_the_best_rung_wherever_it_is(at: float) -> None:
+    """A fixed grid ending at 80 could not reach the best regularisation of larger data."""
+    calls = []
+
+    def score(candidate: dict) -> Validation:
+        calls.append(candidate)
+        return Validation(peaked(at)(candidate))
+
+    best, _ = ladder(score, {"factors": 64}, "regularization", LADDER_START)
+    assert best == at
+    rungs = abs(np.log2(at / LADDER_START))
+    assert len(calls) <= rungs + 5  # the start, the rungs to it, two beyond, two the other way
+
+
+def test_the_search_takes_a_later_step_only_when_it_beats_the_noise() -> None:
+    """BM25 ahead by a hair on this sample is chance (its customers disagree by 0.1 either
+    way: a standard error of 0.005); ahead by far, it is taken."""
+    swing = np.resize([0.1, -0.1], 400)
+    for lead, taken in ((0.0005, False), (0.03, True)):
+        def precision(candidate: dict, lead: float = lead) -> np.ndarray:
+            bonus = lead + swing if candidate.get("weighting") == "bm25" else 0.0
+            return peaked(20.0)(candidate) + bonus
+        _, chosen = searched({}, precision)
+        assert (chosen.get("weighting") == "bm25") is taken, lead
+        assert chosen["regularization"] == 20.0 and chosen["factors"] == 64
+
+
+@pytest.mark.parametrize(("mine", "theirs", "beats"), [
+    ([0.3] * 50, [0.3] * 50, False),
+    ([0.4] * 50, [0.3] * 50, True),
+    ([0.4], [0.3], False),  # one customer: no noise to measure
+    (np.r_[[1.0] * 26, [0.0] * 24], np.r_[[0.0] * 24, [1.0] * 26], False),
+])
+def test_a_lead_counts_only_beyond_one_standard_error(mine, theirs, beats: bool) -> None:
+    assert Validation(np.asarray(mine)).beats(Validation(np.asarray(theirs))) is beats
 
 
 def test_tuning_never_sees_the_test_split(ratings: EvalData) -> None:
@@ -112,7 +178,10 @@ def test_the_best_validation_score_wins_and_a_tie_keeps_the_earlier(ratings: Eva
 
 
 @pytest.mark.parametrize(("fixed", "keys"), [
-    ({"factors": 16}, {"regularization"}),
+    ({"factors": 16}, {"regularization", "weighting", "alpha"}),
+    ({"factors": 16, "weighting": "none", "alpha": 1.0}, {"regularization"}),
+    ({"factors": 16, "regularization": 1.0}, {"weighting", "alpha"}),
+    ({"weighting": "bm25"}, {"factors", "regularization", "alpha"}),
     ({"model": "bpr"}, {"factors", "learning_rate"}),
     ({"model": "bpr", "learning_rate": 0.02}, {"factors"})])
 def test_what_the_run_fixes_is_not_tuned(ratings: EvalData, fixed: dict, keys: set) -> None:
@@ -123,8 +192,8 @@ def test_what_the_run_fixes_is_not_tuned(ratings: EvalData, fixed: dict, keys: s
 
 def test_nothing_left_to_tune_tunes_nothing(ratings: EvalData) -> None:
     split = split_source(ratings, None)
-    assert tune(CFStrategy, "cf", {"factors": 8, "regularization": 1.0}, split,
-                inner(split)) is None
+    assert tune(CFStrategy, "cf", {"factors": 8, "regularization": 1.0, "weighting": "none",
+                                   "alpha": 1.0}, split, inner(split)) is None
 
 
 def test_too_few_customers_to_validate_on_keep_the_defaults_and_say_so(tmp_path: Path) -> None:
@@ -185,7 +254,8 @@ def test_the_served_cf_is_level_with_implicits_own_recommend(ratings_file: Path)
     rows = {cells[0]: (float(cells[2]), float(cells[3])) for cells in (
         [c.strip() for c in line.strip("|").split("|")]
         for line in result.stdout.splitlines() if line.startswith(("| ALS", "| BPR")))}
-    assert set(rows) == {"ALS, defaults", "ALS, tuned", "BPR, defaults", "BPR, tuned"}
+    assert set(rows) == {"ALS, defaults", "ALS, tuned", "ALS, BM25, tuned", "BPR, defaults",
+                         "BPR, tuned"}
     for served, library in rows.values():
         assert served >= 0.9 * library
     assert "reference, EASE" in result.stdout

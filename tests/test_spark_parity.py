@@ -170,6 +170,16 @@ def test_bpr_has_no_spark_fit_and_says_so(spark_data: dict) -> None:
         fits.fit_cf(strategy, spark_data["arrays"])
 
 
+def test_bm25_weighting_has_no_spark_fit_and_says_so(spark_data: dict) -> None:
+    """The Spark fit writes no BM25 statistics: a model claiming the weighting would fold in
+    customers unlike it was fitted, so cf is trained locally (or the weighting set to none)."""
+    strategy = CFStrategy(spark_data["local"].catalog, weighting="bm25")
+    kind, why = fits.training_kind(strategy)
+    assert kind == fits.LOCAL and "cf.weighting = 'bm25'" in why and "train cf locally" in why
+    with pytest.raises(ValueError, match="weighs no interactions"):
+        fits.fit_cf(strategy, spark_data["arrays"])
+
+
 def test_cf_ndcg_on_spark_is_within_two_percent_of_local_through_evaluate(
         spark, sample_workspace: Workspace, tmp_path: Path) -> None:
     """The same split, customers and engine; only the fit differs (implicit against MLlib)."""

@@ -27,7 +27,7 @@ from . import metrics as m
 from .data import EvalData
 from .holdout import context_for
 from .splits import Split, make_split
-from .tuning import GRIDS, Tuned
+from .tuning import SEARCHES, Tuned
 from .tuning import tune as tune_settings
 
 BASELINE = "popularity"
@@ -239,7 +239,7 @@ def _tune(source: EvalData, split: Split, needed: Sequence[str], raw: dict[str, 
           progress: Callable[[str, int, int], None] | None) -> list[Tuned]:
     """Choose, for each tunable strategy asked, the settings ``raw`` does not fix, and write
     them into ``raw``'s strategy tables."""
-    names = [n for n in needed if n in GRIDS]
+    names = [n for n in needed if n in SEARCHES]
     if not names or not split.recipe:
         return []
     probe = Engine(split.train.catalog, Config.from_dict(raw, root=source.config.root),

@@ -2,12 +2,21 @@
 
 A public file comes with no configuration, and a strategy's defaults are set for an operator's
 catalog (``cf``: 8 factors, light regularisation), not for thousands of movies or products.
-So each setting the run does not fix (``--param``) is chosen from a small grid, the strategy's
-defaults included: the same split is applied once more, to the training data only (seed + 1),
+So each setting the run does not fix (``--param``) is chosen by a small search, the strategy's
+defaults first: the same split is applied once more, to the training data only (seed + 1),
 every candidate is fitted on the inner training part and asked, as a strategy, for its top k
 for the inner held-out customers; the best precision@k wins (on a tie, the earlier candidate:
 the defaults first). The test split is never seen. The choice and the validation scores are
 printed as a note, and the fitted settings are in the report.
+
+The search for ALS is a walk, not a fixed grid, because the best regularisation moves with the
+data (its size, the interaction weights, the weighting) and a grid with fixed ends misses it on
+data larger or weighted otherwise: the regularisation is climbed by factors of two from
+``LADDER_START`` while it improves (``ladder``), then the factors, the BM25 weighting and the
+confidence scale ``alpha`` are each tried from the best so far, each with its own ladder where
+it moves the best regularisation. Each of these later steps replaces the best only when it
+beats it by more than the noise of the validation sample (``Validation.beats``): the more
+candidates are tried, the likelier one of them wins on that sample by chance alone.
 """
 
 from __future__ import annotations
@@ -31,21 +40,111 @@ VALIDATION_CUSTOMERS = 1000
 VALIDATION_K = 10
 #: Fewer validation customers than this choose nothing: the defaults are kept, and said so.
 MIN_VALIDATION_CUSTOMERS = 30
+#: The regularisation a ladder starts from, and its step.
+LADDER_START = 10.0
+LADDER_STEP = 2.0
+#: A ladder stops after this many rungs in a row that do not beat the best, or this many in all.
+LADDER_PATIENCE = 2
+LADDER_RUNGS = 12
 
 
-def cf_grid(fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Candidates for ``cf``, its defaults first: for ALS, the factors and the regularisation
-    (whose best value moves with the confidence scale and the data's size); for BPR, the
-    factors and the SGD step."""
+
+@dataclass(frozen=True)
+class Validation:
+    """A candidate's precision@k for each validation customer."""
+
+    precision: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.precision.mean()) if len(self.precision) else 0.0
+
+    def beats(self, other: Validation) -> bool:
+        """Better than ``other`` by more than one standard error of the paired difference
+        over the same customers: a lead the sample's noise does not explain."""
+        diff = self.precision - other.precision
+        if len(diff) < 2:
+            return False
+        return bool(diff.mean() > diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+#: A candidate's validation (the run's fixed settings are applied by ``tune``).
+Score = Callable[[dict[str, Any]], Validation]
+#: A search: given the settings the run fixes, scores the candidates it chooses to try and
+#: returns its choice (None: the best scored, the earliest of equals).
+Search = Callable[[Mapping[str, Any], Score], dict[str, Any] | None]
+
+
+def ladder(score: Score, base: Mapping[str, Any], key: str, start: float
+           ) -> tuple[float, Validation]:
+    """The best ``key`` for ``base`` on a ladder of factors of ``LADDER_STEP`` from ``start``:
+    upwards while it improves, downwards if up never did; (best value, its validation)."""
+    best, best_score = start, score({**base, key: start})
+    for step in (LADDER_STEP, 1 / LADDER_STEP):
+        value, misses = start, 0
+        for _ in range(LADDER_RUNGS):
+            value *= step
+            value_score = score({**base, key: value})
+            if value_score.mean > best_score.mean:
+                best, best_score, misses = value, value_score, 0
+            else:
+                misses += 1
+                if misses >= LADDER_PATIENCE:
+                    break
+        if best != start:
+            break
+    return best, best_score
+
+
+def cf_search(fixed: Mapping[str, Any], score: Score) -> dict[str, Any] | None:
+    """Search ``cf``'s settings, its defaults first. BPR: factors 8 or 64 x SGD step 0.05 or
+    0.01. ALS: the regularisation at 64 factors on a ladder; then 32 and 128 factors; then BM25
+    weighting and alpha 0.25 and 4, each with a ladder of the regularisation from where its
+    best is expected (alpha scales the confidences, so the best regularisation with them);
+    last, the regularisation halfway (geometrically) to the rungs either side of the best.
+    After the first ladder, a candidate replaces the best only if it ``beats`` it."""
     if fixed.get("model", "als") == "bpr":
-        return [{"factors": f, "learning_rate": lr}
-                for f, lr in itertools.product((8, 64), (0.05, 0.01))]
-    return [{"factors": 8, "regularization": 0.1}] + [
-        {"factors": 64, "regularization": r} for r in (1.0, 3.0, 10.0, 20.0, 40.0, 80.0)]
+        for factors, rate in itertools.product((8, 64), (0.05, 0.01)):
+            score({"factors": factors, "learning_rate": rate})
+        return None
+    best: dict[str, Any] = {"factors": 8, "regularization": 0.1}
+    best_score = score(best)
+    first = True
+
+    def consider(candidate: dict[str, Any], candidate_score: Validation) -> None:
+        nonlocal best, best_score
+        if (candidate_score.mean > best_score.mean if first
+                else candidate_score.beats(best_score)):
+            best, best_score = candidate, candidate_score
+
+    def walk(base: dict[str, Any], start: float) -> None:
+        if "regularization" in fixed:
+            consider(base, score(base))
+        else:
+            reg, reg_score = ladder(score, base, "regularization", start)
+            consider({**base, "regularization": reg}, reg_score)
+
+    walk({"factors": 64}, LADDER_START)
+    first = False
+    for factors in (32, 128):
+        candidate = {**best, "factors": factors}
+        consider(candidate, score(candidate))
+    if "weighting" not in fixed:
+        walk({"factors": best["factors"], "weighting": "bm25"},
+             best.get("regularization", LADDER_START))
+    reg = best.get("regularization", LADDER_START)
+    for alpha in (0.25, 4.0):
+        if "alpha" not in fixed:
+            walk({**best, "alpha": alpha}, reg * alpha ** 0.5)
+    if "regularization" in best and "regularization" not in fixed:  # between two rungs
+        for step in (LADDER_STEP ** 0.5, LADDER_STEP ** -0.5):
+            candidate = {**best, "regularization": round(best["regularization"] * step, 6)}
+            consider(candidate, score(candidate))
+    return best
 
 
-#: Strategies tuned, with the grid of each given the settings the run fixes.
-GRIDS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {"cf": cf_grid}
+#: Strategies tuned, with the search of each.
+SEARCHES: dict[str, Search] = {"cf": cf_search}
 
 
 @dataclass(frozen=True)
@@ -63,7 +162,7 @@ class Tuned:
         """One line for the report: what was chosen, against what, on how many customers."""
         if self.skipped:
             return f"{self.strategy}: settings not tuned, defaults kept: {self.skipped}"
-        best = max(score for _, score in self.tried)
+        best = next(score for settings, score in self.tried if settings == self.chosen)
         scores = "; ".join(f"{_settings(s)}: {score:.4f}" for s, score in self.tried)
         return (f"{self.strategy}: {_settings(self.chosen)} chosen by validation inside the "
                 f"training data (precision@{VALIDATION_K} {best:.4f}, {self.customers} "
@@ -77,14 +176,13 @@ def tune(strategy_class: type[Strategy], name: str, fixed: Mapping[str, Any], sp
     """Choose ``name``'s unfixed settings on a validation split of ``split.train``.
 
     :param fixed: the settings the run sets (configuration and ``--param``): kept as they are,
-        and grid keys among them are not tuned.
+        and keys among them are not tuned.
     :param inner_split: the evaluation's split, to apply to the training data.
-    :param grid: the candidates; default ``GRIDS[name](fixed)``.
-    :returns: None when the run fixes every setting the grid would try.
+    :param grid: the candidates, all tried in order; default: ``SEARCHES[name]``.
+    :returns: None when the run fixes every setting the search would try.
     """
-    grid = GRIDS[name](fixed) if grid is None else grid
-    candidates = _unique([{k: v for k, v in c.items() if k not in fixed} for c in grid])
-    if len(candidates) < 2:
+    search = SEARCHES[name] if grid is None else _grid_search(grid)
+    if len(_candidates(search, fixed)) < 2:
         return None
     inner = inner_split(split.train)
     users, relevant = inner.users, inner.relevant
@@ -97,16 +195,52 @@ def tune(strategy_class: type[Strategy], name: str, fixed: Mapping[str, Any], sp
                                                           replace=False))
         users, relevant = users[pick], relevant[pick]
     n_relevant = np.diff(relevant.indptr)
-    tried = []
-    for candidate in candidates:
+    tried: list[tuple[dict[str, Any], Validation]] = []
+
+    def score(candidate: dict[str, Any]) -> Validation:
+        candidate = _unfixed(candidate, fixed)
+        for seen, seen_score in tried:
+            if seen == candidate:
+                return seen_score
         strategy = strategy_class(inner.train.catalog, **{**fixed, **candidate})
         strategy.fit(inner.train)
         recommended = _top(strategy, inner.train, users, VALIDATION_K)
         hits = m.hit_matrix(recommended, relevant)
-        precision = m.per_user(hits, n_relevant, VALIDATION_K)["precision"]
-        tried.append((candidate, float(precision.mean()) if len(precision) else 0.0))
-    chosen = max(tried, key=lambda t: t[1])[0]  # the first of equal scores
-    return Tuned(name, chosen, tried, int(len(users)))
+        tried.append((candidate, Validation(
+            m.per_user(hits, n_relevant, VALIDATION_K)["precision"])))
+        return tried[-1][1]
+
+    chosen = search(fixed, score)
+    if chosen is None:
+        chosen = max(tried, key=lambda t: t[1].mean)[0]  # the first of equal scores
+    return Tuned(name, _unfixed(chosen, fixed), [(c, v.mean) for c, v in tried],
+                 int(len(users)))
+
+
+def _grid_search(grid: Sequence[Mapping[str, Any]]) -> Search:
+    """A search trying every candidate of ``grid`` in order."""
+    def search(_fixed: Mapping[str, Any], score: Score) -> None:
+        for candidate in grid:
+            score(dict(candidate))
+    return search
+
+
+def _candidates(search: Search, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The distinct candidates ``search`` tries when every score ties (fitting nothing)."""
+    seen: list[dict[str, Any]] = []
+
+    def score(candidate: dict[str, Any]) -> Validation:
+        candidate = _unfixed(candidate, fixed)
+        if candidate not in seen:
+            seen.append(candidate)
+        return Validation(np.zeros(1))
+
+    search(fixed, score)
+    return seen
+
+
+def _unfixed(candidate: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in candidate.items() if k not in fixed}
 
 
 def _top(strategy: Strategy, data: TrainingData, users: np.ndarray, k: int) -> np.ndarray:
@@ -119,17 +253,9 @@ def _top(strategy: Strategy, data: TrainingData, users: np.ndarray, k: int) -> n
     return out
 
 
-def _unique(candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    for c in candidates:
-        if c not in seen:
-            seen.append(c)
-    return seen
-
-
 def _settings(settings: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
 
 
-__all__ = ["GRIDS", "MIN_VALIDATION_CUSTOMERS", "VALIDATION_CUSTOMERS", "VALIDATION_K", "Tuned",
-           "cf_grid", "tune"]
+__all__ = ["MIN_VALIDATION_CUSTOMERS", "SEARCHES", "VALIDATION_CUSTOMERS", "VALIDATION_K",
+           "Tuned", "Validation", "cf_search", "ladder", "tune"]

@@ -46,6 +46,9 @@ def _cf_settings_problem(strategy: Any) -> str | None:
     if strategy.model != "als":
         return (f"cf.model = {strategy.model!r}: MLlib has ALS only; set model = \"als\" or "
                 f"train cf locally")
+    if getattr(strategy, "weighting", "none") != "none":
+        return (f"cf.weighting = {strategy.weighting!r}: the Spark fit weighs no "
+                f"interactions; set weighting = \"none\" or train cf locally")
     return None
 
 
