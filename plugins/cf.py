@@ -43,6 +43,8 @@ DEFAULT_EVENT_WEIGHTS = {"success": 1.0, "transaction": 0.3, "query": 0.1, "fail
 SIMILARITY_EVENT_WEIGHTS = {"success": 1.0, "transaction": 1.0, "query": 1.0, "failure": 0.0}
 #: At most this many held businesses are named in a reason.
 REASON_DRIVERS = 2
+#: Drivers are first solved for this many times the channel's slots of the best candidates.
+REASON_HEAD = 2
 BPR_FOLD_STEPS = 10  # gradient steps of the BPR fold-in (each of size 1/L: never overshoots)
 WEIGHTINGS = ("none", "bm25")
 #: BM25's term-frequency saturation and length normalisation (implicit's ``bm25_weight``).
@@ -361,7 +363,7 @@ class CFStrategy(Strategy):
         scores = self._score(x)
         catalog = self.catalog
         exclude = np.concatenate([
-            np.flatnonzero(~catalog.orderable),
+            catalog.unorderable_rows,
             catalog.indices(context.holdings_after),
             products,
         ])
@@ -371,12 +373,16 @@ class CFStrategy(Strategy):
         column = {row: col for col, row in enumerate(best.tolist())}
         drivers: list[tuple[np.ndarray, np.ndarray]] = []
         locale = context.locale
+        first = min(len(best), REASON_HEAD * context.limit)
 
         def reason(row: int) -> str:
-            if not drivers:  # on the first reason asked for, for every candidate at once
-                drivers.append(self._drivers(chol, used, yu, confidence, best))
-            top, positive = drivers[0]
             col = column[row]
+            # On the first reason asked for, for the head of the list at once (what is shown
+            # comes from there, mostly); for every candidate if one further down is asked.
+            if not drivers or col >= drivers[0][0].shape[1]:
+                upto = len(best) if drivers or col >= first else first
+                drivers[:] = [self._drivers(chol, used, yu, confidence, best[:upto])]
+            top, positive = drivers[0]
             return self._reason(used, top[:, col][positive[:, col]], locale)
 
         return Candidates(catalog, best, scores[best], reason)
@@ -564,7 +570,7 @@ class ItemSimilarityStrategy(Strategy):
         start, end = sim.indptr[current], sim.indptr[current + 1]
         scores = np.zeros(len(catalog))
         scores[sim.indices[start:end]] = sim.data[start:end]
-        exclude = np.concatenate([np.flatnonzero(~catalog.orderable),
+        exclude = np.concatenate([catalog.unorderable_rows,
                                   catalog.indices(context.holdings_after), [current]])
         reason = tr(context.locale, "often taken together with {name}",
                     name=catalog.products[current].display_name(context.locale))

@@ -319,6 +319,8 @@ class Catalog:
     def _build_arrays(self) -> None:
         n = len(self.products)
         self.orderable = np.array([p.orderable for p in self.products], dtype=bool)
+        #: Rows of the businesses that cannot be ordered (query services): never proposed.
+        self.unorderable_rows = np.flatnonzero(~self.orderable)
         self.min_network = np.array(
             [0 if p.eligibility.min_network is None else p.eligibility.min_network.rank
              for p in self.products], dtype=np.int8)
@@ -382,7 +384,6 @@ class Catalog:
         self._needs_something = (self._n_required > 0) | self._has_any
         self._not_orderable = np.where(self.orderable, np.int8(0),
                                        np.int8(Exclusion.NOT_ORDERABLE))
-        self._not_orderable_rows = np.flatnonzero(self._not_orderable)
         self._layers: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         #: The last requests' codes (one request asks for the same ones up to three times).
         self._recent: dict[tuple[Any, ...], np.ndarray] = {}
@@ -439,7 +440,7 @@ class Catalog:
             codes[held] = Exclusion.HELD
         else:
             codes[self._needs_something] = Exclusion.MISSING_PREREQUISITE
-        codes[self._not_orderable_rows] = Exclusion.NOT_ORDERABLE
+        codes[self.unorderable_rows] = Exclusion.NOT_ORDERABLE
         return codes
 
     def _request_layer(self, context: RequestContext, channels: bool) -> np.ndarray:
