@@ -21,6 +21,7 @@ class AlternativesStrategy(Strategy):
     """Serves the failure moment with the catalog's alternatives to the failed business."""
 
     name = "alternatives"
+    blocks = False  # computes on the catalog only
     moments: ClassVar[frozenset[Moment]] = frozenset({Moment.FAILURE})
 
     def __init__(self, catalog: Catalog):

@@ -90,6 +90,7 @@ class AssociationStrategy(Strategy):
     """
 
     name = "association"
+    blocks = False  # computes on the loaded model only
 
     def __init__(self, catalog: Catalog, *, min_support: float = 0.005,
                  min_confidence: float = 0.1, min_lift: float = 1.2, max_len: int | None = 3,

@@ -158,6 +158,7 @@ class CFStrategy(Strategy):
     """
 
     name = "cf"
+    blocks = False  # computes on the loaded model only
 
     def __init__(self, catalog: Catalog, *, model: str = "als", factors: int = 8,
                  regularization: float | None = None, iterations: int | None = None,
@@ -515,6 +516,7 @@ class ItemSimilarityStrategy(Strategy):
     """
 
     name = "item_similarity"
+    blocks = False  # computes on the loaded model only
     moments = frozenset({Moment.QUERY, Moment.TRANSACTION})
 
     def __init__(self, catalog: Catalog, *, neighbours: int = 50, min_cooccurrence: int = 2,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from recommender import CHANNEL_IDS, Channel, Config, hookimpl
+from recommender import CHANNEL_IDS, Channel, Config, does_not_block, hookimpl
 
 
 @hookimpl(trylast=True)
+@does_not_block
 def channel_settings(channel_id: str, config: Config) -> Channel | None:
     if channel_id not in CHANNEL_IDS:
         return None

@@ -276,6 +276,7 @@ class CrossSellStrategy(Strategy):
     """Serves the matching rules' businesses, scored by priority (earlier listed first)."""
 
     name = "cross_sell"
+    blocks = False  # computes on its rules and the catalog only
 
     def __init__(self, catalog: Catalog, rules: list[Rule], *, source: str = ""):
         self.catalog = catalog

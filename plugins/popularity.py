@@ -49,6 +49,7 @@ class PopularityStrategy(Strategy):
     """
 
     name = "popularity"
+    blocks = False  # computes on the loaded model only
 
     def __init__(self, catalog: Catalog, *, half_life_days: float | None = 30.0,
                  prior_strength: float = 20.0, holding_weight: float = 0.02):

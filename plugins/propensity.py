@@ -94,6 +94,7 @@ class PropensityStrategy(Strategy):
     """Per-business logistic regression over attributes, segment, terminal and holdings."""
 
     name = "propensity"
+    blocks = False  # computes on the loaded model only
 
     def __init__(
         self,

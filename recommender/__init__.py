@@ -40,7 +40,7 @@ from .errors import (
     UnknownCustomerError,
     UnknownProductError,
 )
-from .hookspecs import hookimpl
+from .hookspecs import does_not_block, hookimpl
 from .store import FeedbackEvent, Store
 from .strategy import ALL_MOMENTS, Candidate, Candidates, Strategy
 from .training import EventLog, TrainingData
@@ -53,5 +53,5 @@ __all__ = [
     "ModelError", "Moment", "Network", "Persona", "PluginError", "Product", "ProductKind",
     "Recommendation", "RecommendationRequest", "RecommenderError", "RequestContext",
     "Store", "Strategy", "Suggestion", "Terminal", "TrainingData", "UnknownCustomerError",
-    "UnknownProductError", "ValueTier", "hookimpl",
+    "UnknownProductError", "ValueTier", "does_not_block", "hookimpl",
 ]

@@ -50,6 +50,7 @@ from .errors import (
 from .events import Events
 from .experiments import Experiments
 from .handoff import Handoff
+from .hookspecs import blocks
 from .i18n import DEFAULT_LOCALE
 from .plugin_manager import call_each, first_result, make_plugin_manager
 from .store import FeedbackEvent, Store
@@ -63,6 +64,8 @@ CONTACT_LOG_BUSY_S = 0.5
 
 #: The name under which overrunning context-provider calls are tracked.
 CONTEXT_PROVIDERS = "context providers"
+#: The hooks that gather a request's context (each implementation a context provider).
+PROVIDER_HOOKS = ("channel_settings", "load_customer", "load_terminal", "extra_context")
 
 
 def _configured_channel(channel_id: str, config: Config) -> Channel | None:
@@ -265,6 +268,8 @@ class _Started:
     future: Future[Any] | None
     #: When the context was gathered (``time.perf_counter``): the request's context step.
     ready_at: float = 0.0
+    #: Strategies to run on the request's thread (``Strategy.blocks`` False, fast record).
+    inline: tuple[str, ...] = ()
 
 
 #: Calls in a row under ``fast_strategy_ms`` after which a strategy joins the shared task.
@@ -471,6 +476,8 @@ class Engine:
 
         :returns: the context, warnings, the check (None: not made) and what was started.
         """
+        if self._context_inline():
+            return self._context_here(request, speculate)
         budget_s = self.config.engine.context_timeout_ms / 1000
         with self._lock:
             stuck = self._overrunning.get(CONTEXT_PROVIDERS, 0)
@@ -491,6 +498,7 @@ class Engine:
         if ready.cancel():  # still gathering: the task sees it and starts no strategy
             plugin = running[0]
             self._watch_overrun(CONTEXT_PROVIDERS, future)
+            self._record_speed(CONTEXT_PROVIDERS, math.inf)
             self._report(plugin, "context_timeout", TimeoutError(
                 f"context provider exceeded the {budget_s * 1000:g} ms budget"))
             context, warnings = self._gather_context(request, use_providers=False)
@@ -507,17 +515,20 @@ class Engine:
         """In a pool thread: gather the context (and check the order), hand them over, then
         run the shared task of the plan."""
         try:
-            context, warnings = self._gather_context(request, running=running)
+            started = time.perf_counter()
+            try:
+                context, warnings = self._gather_context(request, running=running)
+            finally:
+                self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
             check, early, serving = None, None, context
             if speculate:
                 if context.moment is Moment.TRANSACTION:
                     running[0] = "eligibility (pre-order check)"
-                    check = self._verdict(context)
-                    if not check.will_succeed:
-                        serving = context.evolve(moment=Moment.FAILURE)
+                check, serving = self._precheck(context)
                 plan = self._plan(serving.moment, context.channel.id, context.customer.id)
-                skipped, shared, _ = self._partition(plan.names)
-                early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None)
+                skipped, shared, _, inline = self._partition(plan.names)
+                early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None,
+                                 inline=tuple(inline))
         except BaseException as e:
             if ready.set_running_or_notify_cancel():
                 ready.set_exception(e)
@@ -529,6 +540,47 @@ class Engine:
         ready.set_result((context, warnings, check, early))
         if early is not None and early.task is not None:
             self._run_shared(early.task, serving, self._pool_size(serving))
+
+    def _context_inline(self) -> bool:
+        """Whether to gather the context on the request's thread: every context provider
+        loaded is marked ``does_not_block`` and their calls have a record of speed."""
+        if self.config.engine.fast_strategy_ms <= 0:
+            return False
+        with self._lock:
+            if self._overrunning.get(CONTEXT_PROVIDERS, 0) or not self._is_fast(
+                    CONTEXT_PROVIDERS):
+                return False
+        hook = self.pm.hook
+        return not any(blocks(impl.function) for name in PROVIDER_HOOKS
+                       for impl in getattr(hook, name).get_hookimpls())
+
+    def _context_here(self, request: RecommendationRequest, speculate: bool
+                      ) -> tuple[RequestContext, list[str], Check | None, _Started | None]:
+        """:meth:`_context` on the request's thread (providers that wait on nothing): the
+        strategies that may wait start in the pool's shared task as soon as it is gathered."""
+        started = time.perf_counter()
+        try:
+            context, warnings = self._gather_context(request)
+        finally:
+            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+        if not speculate:
+            return context, warnings, None, None
+        check, serving = self._precheck(context)
+        plan = self._plan(serving.moment, context.channel.id, context.customer.id)
+        skipped, shared, _, inline = self._partition(plan.names)
+        task = _SharedTask(shared) if shared else None
+        future = None if task is None else self._pool.submit(
+            self._run_shared, task, serving, self._pool_size(serving))
+        return context, warnings, check, _Started(plan, skipped, task, future,
+                                                  time.perf_counter(), tuple(inline))
+
+    def _precheck(self, context: RequestContext) -> tuple[Check | None, RequestContext]:
+        """A transaction's pre-order check, and the context it is served as (the failure
+        moment when the order will fail)."""
+        if context.moment is not Moment.TRANSACTION:
+            return None, context
+        check = self._verdict(context)
+        return check, context if check.will_succeed else context.evolve(moment=Moment.FAILURE)
 
     def _gather_context(self, request: RecommendationRequest, *, use_providers: bool = True,
                         running: list[str] | None = None
@@ -878,22 +930,24 @@ class Engine:
                         early: _Started | None = None) -> list[_Run]:
         """Every strategy of ``names`` for ``context``, within ``strategy_timeout_ms``.
 
-        Strategies with a record of fast calls run one after another in one shared pool task
+        Strategies with a record of fast calls run on the request's thread if they wait on
+        nothing (``Strategy.blocks`` False), else one after another in one shared pool task
         (``early``: already started after the context); the others (new ones, and any that
         was slow or overran) each in a task of their own. The request never waits past the
-        budget: a call still running then is reported as a timeout, and a strategy with two
-        calls still running is skipped (and reported) until one returns.
+        budget for the pool: a call still running then is reported as a timeout, and a
+        strategy with two calls still running is skipped (and reported) until one returns.
         """
         n = self._pool_size(context)
         budget_s = self.config.engine.strategy_timeout_ms / 1000
         deadline = time.perf_counter() + budget_s
         runs = {name: _Run(name) for name in names}
         if early is not None:
-            skipped, task, future = early.skipped, early.task, early.future
+            skipped, task, future, inline = early.skipped, early.task, early.future, early.inline
             shared = set(task.names) if task is not None else set()
-            own = [name for name in names if name not in shared and name not in skipped]
+            own = [name for name in names
+                   if name not in shared and name not in skipped and name not in inline]
         else:
-            skipped, shared_names, own = self._partition(names)
+            skipped, shared_names, own, inline = self._partition(names)
             task = _SharedTask(shared_names) if shared_names else None
             future = self._pool.submit(self._run_shared, task, context, n) if task else None
         for name, stuck in skipped.items():
@@ -901,6 +955,14 @@ class Engine:
             runs[name].error = ("skipped", message)
             self._report(name, "skipped", TimeoutError(message))
         calls = [(runs[name], self._pool.submit(self._timed, name, context, n)) for name in own]
+        for name in inline:  # while the pool runs the others
+            run = runs[name]
+            try:
+                run.output, run.ms = self._timed(name, context, n)
+            except Exception as e:
+                run.error = ("strategy", f"{type(e).__name__}: {e}")
+                self._report(run.name, "strategy", e)
+            self._record_speed(run.name, run.ms)
         for run, call in calls:
             try:
                 run.output, run.ms = call.result(
@@ -921,22 +983,24 @@ class Engine:
         return self.config.engine.candidate_pool + len(context.customer.holdings)
 
     def _partition(self, names: Sequence[str]
-                   ) -> tuple[dict[str, int], list[str], list[str]]:
+                   ) -> tuple[dict[str, int], list[str], list[str], list[str]]:
         """``names`` split into those skipped (two calls still running: how many), those
-        for the shared task and those for a task of their own."""
+        for the shared task, those for a task of their own, and those for the request's
+        thread (fast, and waiting on nothing)."""
         skipped: dict[str, int] = {}
         shared: list[str] = []
         own: list[str] = []
+        inline: list[str] = []
         with self._lock:
             for name in names:
                 stuck = self._overrunning.get(name, 0)
                 if stuck >= 2:
                     skipped[name] = stuck
                 elif self._is_fast(name):
-                    shared.append(name)
+                    (shared if self.strategies[name].blocks else inline).append(name)
                 else:
                     own.append(name)
-        return skipped, shared, own
+        return skipped, shared, own, inline
 
     def _collect_shared(self, task: _SharedTask, future: Future[None], runs: dict[str, _Run],
                         deadline: float, budget_s: float) -> None:

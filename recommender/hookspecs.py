@@ -26,8 +26,8 @@ catalogs. ``context.event`` carries the request's service event, if any.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -41,6 +41,31 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker("recommender")
 hookimpl = pluggy.HookimplMarker("recommender")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def does_not_block(function: _F) -> _F:
+    """Mark a context provider (``channel_settings``, ``load_customer``, ``load_terminal``,
+    ``extra_context``) that waits on nothing: no network, no lock, no remote database.
+
+    Context providers run in the engine's thread pool, so one that hangs never holds a
+    request past ``context_timeout_ms``. When every provider loaded is marked, and their
+    calls have a record of speed, the context is gathered on the request's own thread
+    instead, saving the hand-off to the pool; a slow call sends it back to the pool.
+    Put it under ``@hookimpl``::
+
+        @hookimpl
+        @does_not_block
+        def extra_context(context, store): ...
+    """
+    function.recommender_blocks = False  # type: ignore[attr-defined]
+    return function
+
+
+def blocks(function: Callable[..., Any]) -> bool:
+    """Whether a hook implementation may wait (it is not marked :func:`does_not_block`)."""
+    return getattr(function, "recommender_blocks", True) is not False
 
 
 # -------------------------------------------------------------------------------------------

@@ -185,6 +185,13 @@ class Strategy(ABC):
     #: training fits it on a sample of customers (``--sample N``) or refuses, naming it.
     #: The built-in strategies' Spark fits live in ``recommender.spark.fits``.
     spark_training: ClassVar[str] = "local"
+    #: Whether ``candidates`` may wait: on the network, a database, a lock, another service.
+    #: Such a call runs in the engine's thread pool, so a hang never holds a request past
+    #: its budget. A strategy that only computes on what it holds in memory sets False: once
+    #: its calls have a record of speed (``[engine] fast_strategy_ms``) it runs on the
+    #: request's own thread, which saves the hand-off to the pool (about 0.1 ms a request);
+    #: a call that gets slow sends it back to the pool until it earns the record again.
+    blocks: ClassVar[bool] = True
 
     def fit_spark(self, data: Any) -> Self:
         """Learn on Spark from ``recommender.spark.tables.SparkData`` (customers, holdings

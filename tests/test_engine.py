@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 
@@ -23,6 +24,7 @@ from recommender import (
     Strategy,
     UnknownCustomerError,
     UnknownProductError,
+    does_not_block,
     hookimpl,
 )
 from recommender.plugin_manager import make_plugin_manager
@@ -663,3 +665,136 @@ def test_extra_context_reads_recent_events_from_the_store(sample_workspace: Work
         result = engine.recommend(RecommendationRequest(customer, "app", "query", debug=True))
         assert not result.errors
         assert seen["last"] == latest
+
+
+# --------------------------------------------------------------------------------------------
+# The request's own thread: what waits on nothing runs there once it has a record of speed
+# --------------------------------------------------------------------------------------------
+
+
+class ThreadRecorder(Strategy):
+    """Records the thread of each call; ``blocks`` as given; sleeps ``delay`` when set."""
+
+    def __init__(self, name: str, product: str, *, blocks: bool):
+        self.name = name  # type: ignore[misc]
+        self.blocks = blocks  # type: ignore[misc]
+        self.product = product
+        self.threads: list[int] = []
+        self.delay = 0.0
+
+    def candidates(self, context, n):
+        self.threads.append(threading.get_ident())
+        if self.delay:
+            time.sleep(self.delay)
+        return [Candidate(self.product, 1.0, f"{self.name} says so")]
+
+
+def test_only_strategies_that_wait_on_nothing_move_to_the_request_thread(
+        sample_workspace: Workspace) -> None:
+    from recommender.engine import FAST_RECORD
+
+    computes = ThreadRecorder("computes", "cloud_storage", blocks=False)
+    waits = ThreadRecorder("waits", "music_membership", blocks=True)
+    blend = {"query": {"computes": 1.0, "waits": 1.0}}
+    with engine_with(sample_workspace, [("threads", StrategyPlugin(computes, waits))],
+                     blend) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        here = threading.get_ident()
+        warm(engine, request, 2 * FAST_RECORD)
+        # New strategies start in the pool; with a record of speed, the one that waits on
+        # nothing runs here, the other stays in the pool however fast it is.
+        assert here not in computes.threads[:FAST_RECORD]
+        assert computes.threads[-FAST_RECORD + 1:] == [here] * (FAST_RECORD - 1)
+        assert here not in waits.threads
+        assert engine._partition(["computes", "waits"])[1:] == (["waits"], [], ["computes"])
+
+
+def test_a_request_thread_strategy_that_gets_slow_goes_back_to_the_pool(
+        sample_workspace: Workspace) -> None:
+    from recommender.engine import FAST_RECORD
+
+    strategy = ThreadRecorder("computes", "cloud_storage", blocks=False)
+    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
+                     {"query": {"computes": 1.0}}, strategy_timeout_ms=500) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        warm(engine, request, FAST_RECORD)
+        assert engine._partition(["computes"])[3] == ["computes"]
+        strategy.delay = 0.03  # within the budget, over fast_strategy_ms (5 ms)
+        assert not engine.recommend(request).errors
+        assert engine._partition(["computes"])[2] == ["computes"]  # its own pool task now
+        strategy.delay = 0.0
+        warm(engine, request, FAST_RECORD - 1)
+        assert engine._partition(["computes"])[2] == ["computes"]
+        warm(engine, request, 1)  # a clean record again
+        assert engine._partition(["computes"])[3] == ["computes"]
+        assert strategy.threads[-1] != threading.get_ident()  # that call earned it in the pool
+        warm(engine, request, 1)
+        assert strategy.threads[-1] == threading.get_ident()
+
+
+class Tenure:
+    """An extra_context provider recording its thread; ``marked``: it waits on nothing."""
+
+    def __init__(self, marked: bool):
+        self.threads: list[int] = []
+
+        def extra_context(context, store):
+            self.threads.append(threading.get_ident())
+            return {"tenure_band": "long" if context.customer.tenure_months > 24 else "short"}
+
+        self.extra_context = hookimpl(does_not_block(extra_context) if marked
+                                      else extra_context)
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_the_context_is_gathered_here_only_when_no_provider_may_wait(
+        sample_workspace: Workspace, marked: bool) -> None:
+    from recommender.engine import FAST_RECORD
+
+    provider = Tenure(marked)
+    with engine_with(sample_workspace, [("tenure", provider)],
+                     {"query": {"popularity": 1.0}}) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        warm(engine, request, FAST_RECORD + 2)
+        here = threading.get_ident()
+        assert engine._context_inline() is marked
+        assert (provider.threads[-1] == here) is marked
+        assert here not in provider.threads[:FAST_RECORD]  # the record is earned in the pool
+
+
+def test_fast_strategy_ms_zero_keeps_every_plugin_call_off_the_request_thread(
+        sample_workspace: Workspace) -> None:
+    from recommender.engine import FAST_RECORD
+
+    computes = ThreadRecorder("computes", "cloud_storage", blocks=False)
+    with engine_with(sample_workspace, [("threads", StrategyPlugin(computes))],
+                     {"query": {"computes": 1.0}}, fast_strategy_ms=0) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+        warm(engine, request, 2 * FAST_RECORD)
+        assert threading.get_ident() not in computes.threads
+        assert not engine._context_inline()
+
+
+@pytest.mark.parametrize("module, name, waits", [
+    ("plugins.cf", "CFStrategy", False), ("plugins.cf", "ItemSimilarityStrategy", False),
+    ("plugins.popularity", "PopularityStrategy", False),
+    ("plugins.association", "AssociationStrategy", False),
+    ("plugins.cross_sell", "CrossSellStrategy", False),
+    ("plugins.alternatives", "AlternativesStrategy", False),
+    ("plugins.propensity", "PropensityStrategy", False),
+    ("plugins.adaptive", "AdaptiveStrategy", True),  # reads the store's feedback log
+])
+def test_built_in_strategies_say_whether_they_wait(module: str, name: str, waits: bool) -> None:
+    import importlib
+
+    assert getattr(importlib.import_module(module), name).blocks is waits
+
+
+def test_the_built_in_context_providers_wait_on_nothing() -> None:
+    from recommender.engine import PROVIDER_HOOKS
+    from recommender.hookspecs import blocks
+
+    pm = make_plugin_manager(load_entry_points=False)
+    impls = [impl for hook in PROVIDER_HOOKS for impl in getattr(pm.hook, hook).get_hookimpls()]
+    assert {impl.plugin_name for impl in impls} >= {"channels", "store_provider"}
+    assert not [impl.plugin_name for impl in impls if blocks(impl.function)]
