@@ -24,8 +24,8 @@ def test_reasons_are_in_the_request_s_language(recommender_engine) -> None:
     customer = recommender_engine.store.customer_ids(limit=1)[0]
     result = recommender_engine.recommend(RecommendationRequest(
         customer_id=customer, channel="app", moment="success", locale="zh-CN"))
-    reasons = [r for s in result.suggestions for name, r in zip(s.strategies, s.reasons)
-               if name == "tenure"]
+    reasons = [r for s in result.suggestions
+               for name, r in zip(s.strategies, s.reasons, strict=True) if name == "tenure"]
     assert reasons and all("入网时长相近" in r for r in reasons)
 
 
