@@ -8,6 +8,7 @@ overruns or returns garbage is skipped and reported by name, and the request sti
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import threading
@@ -288,14 +289,22 @@ class _SharedTask:
         self.names = names
         self.current: str | None = None
         self.cancelled = False
-        #: name -> (candidates, ms) or the exception it raised
-        self.outcomes: dict[str, tuple[Sequence[Candidate], float] | BaseException] = {}
+        #: name -> (candidates, ms), or the failed call
+        self.outcomes: dict[str, tuple[Sequence[Candidate], float] | _CallFailed] = {}
         self.lock = threading.Lock()
 
     def cancel(self) -> None:
         """Start no further strategy (the one running, if any, finishes unobserved)."""
         with self.lock:
             self.cancelled = True
+
+
+class _CallFailed(Exception):
+    """A strategy call raised ``error`` after ``ms`` milliseconds (its speed counts too)."""
+
+    def __init__(self, error: Exception, ms: float):
+        super().__init__(str(error))
+        self.error, self.ms = error, ms
 
 
 class Engine:
@@ -363,6 +372,9 @@ class Engine:
         #: Each strategy's calls in a row under ``fast_strategy_ms`` (``FAST_RECORD`` of them
         #: and it runs in the shared task).
         self._fast_calls: dict[str, int] = {}
+        #: Calls running on request threads: name -> {call number: start time}.
+        self._inline_calls: dict[str, dict[int, float]] = {}
+        self._call_numbers = itertools.count()
         self._lock = threading.Lock()
         self.fault_counts: dict[tuple[str, str], int] = {}
 
@@ -518,8 +530,12 @@ class Engine:
             started = time.perf_counter()
             try:
                 context, warnings = self._gather_context(request, running=running)
-            finally:
+            except ContextError:  # bad input: nothing said about the providers' speed
+                raise
+            except BaseException:
                 self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+                raise
+            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
             check, early, serving = None, None, context
             if speculate:
                 if context.moment is Moment.TRANSACTION:
@@ -558,11 +574,19 @@ class Engine:
                       ) -> tuple[RequestContext, list[str], Check | None, _Started | None]:
         """:meth:`_context` on the request's thread (providers that wait on nothing): the
         strategies that may wait start in the pool's shared task as soon as it is gathered."""
+        number = self._inline_started(CONTEXT_PROVIDERS)
         started = time.perf_counter()
         try:
             context, warnings = self._gather_context(request)
-        finally:
+        except ContextError:  # bad input: nothing said about the providers' speed
+            raise
+        except BaseException:
             self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+            raise
+        else:
+            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+        finally:
+            self._inline_ended(CONTEXT_PROVIDERS, number)
         if not speculate:
             return context, warnings, None, None
         check, serving = self._precheck(context)
@@ -957,11 +981,13 @@ class Engine:
         calls = [(runs[name], self._pool.submit(self._timed, name, context, n)) for name in own]
         for name in inline:  # while the pool runs the others
             run = runs[name]
+            number = self._inline_started(name)
             try:
                 run.output, run.ms = self._timed(name, context, n)
-            except Exception as e:
-                run.error = ("strategy", f"{type(e).__name__}: {e}")
-                self._report(run.name, "strategy", e)
+            except _CallFailed as e:
+                self._failed(run, e)
+            finally:
+                self._inline_ended(name, number)
             self._record_speed(run.name, run.ms)
         for run, call in calls:
             try:
@@ -970,9 +996,8 @@ class Engine:
             except FutureTimeout:
                 self._overran(run, call, budget_s)
                 continue
-            except Exception as e:
-                run.error = ("strategy", f"{type(e).__name__}: {e}")
-                self._report(run.name, "strategy", e)
+            except _CallFailed as e:
+                self._failed(run, e)
             self._record_speed(run.name, run.ms)
         if task is not None and future is not None:
             self._collect_shared(task, future, runs, deadline, budget_s)
@@ -997,7 +1022,8 @@ class Engine:
                 if stuck >= 2:
                     skipped[name] = stuck
                 elif self._is_fast(name):
-                    (shared if self.strategies[name].blocks else inline).append(name)
+                    waits = self.strategies[name].blocks or stuck  # stuck: a call overran
+                    (shared if waits else inline).append(name)
                 else:
                     own.append(name)
         return skipped, shared, own, inline
@@ -1021,9 +1047,9 @@ class Engine:
             elif outcome is None:
                 run.error = ("skipped", f"not run: {holder!r} held the shared task past the "
                                         f"{budget_s * 1000:g} ms budget")
-            elif isinstance(outcome, BaseException):
-                run.error = ("strategy", f"{type(outcome).__name__}: {outcome}")
-                self._report(name, "strategy", outcome)
+            elif isinstance(outcome, _CallFailed):
+                self._failed(run, outcome)
+                self._record_speed(name, run.ms)
             else:
                 run.output, run.ms = outcome
                 self._record_speed(name, run.ms)
@@ -1038,7 +1064,7 @@ class Engine:
                 task.current = name
             try:
                 outcome: Any = self._timed(name, context, n)
-            except Exception as e:
+            except _CallFailed as e:
                 outcome = e
             with task.lock:
                 if task.cancelled:
@@ -1055,9 +1081,16 @@ class Engine:
         self._report(run.name, "timeout", TimeoutError(run.error[1]))
 
     def _is_fast(self, name: str) -> bool:
-        """Whether ``name`` runs in the shared task (hold ``self._lock``)."""
-        return (self.config.engine.fast_strategy_ms > 0
-                and self._fast_calls.get(name, 0) >= FAST_RECORD)
+        """Whether ``name`` has a record of fast calls (hold ``self._lock``). A call of it
+        still running on a request thread past ``fast_strategy_ms`` ends the record at once:
+        the next requests do not join a call that may be hanging."""
+        fast_ms = self.config.engine.fast_strategy_ms
+        if fast_ms <= 0:
+            return False
+        running = self._inline_calls.get(name)
+        if running and time.perf_counter() - min(running.values()) > fast_ms / 1000:
+            self._fast_calls[name] = 0
+        return self._fast_calls.get(name, 0) >= FAST_RECORD
 
     def _record_speed(self, name: str, ms: float) -> None:
         """Count a call under ``fast_strategy_ms`` towards the shared task; a slower one
@@ -1071,14 +1104,35 @@ class Engine:
     def _timed(self, name: str, context: RequestContext, n: int
                ) -> tuple[Sequence[Candidate], float]:
         t0 = time.perf_counter()
-        result = self.strategies[name].candidates(context, n)
-        if result is None:
-            result = []
-        elif not isinstance(result, Candidates):
-            if not isinstance(result, Iterable):
-                raise TypeError(f"candidates() returned {type(result).__name__}, not a list")
-            result = list(result)
+        try:
+            result = self.strategies[name].candidates(context, n)
+            if result is None:
+                result = []
+            elif not isinstance(result, Candidates):
+                if not isinstance(result, Iterable):
+                    raise TypeError(f"candidates() returned {type(result).__name__}, not a "
+                                    f"list")
+                result = list(result)
+        except Exception as e:
+            raise _CallFailed(e, (time.perf_counter() - t0) * 1000) from e
         return result, (time.perf_counter() - t0) * 1000
+
+    def _failed(self, run: _Run, failure: _CallFailed) -> None:
+        """``run``'s call raised: report it, with the time it took."""
+        run.error = ("strategy", f"{type(failure.error).__name__}: {failure.error}")
+        run.ms = failure.ms
+        self._report(run.name, "strategy", failure.error)
+
+    def _inline_started(self, name: str) -> int:
+        """Note a call of ``name`` starting on a request thread (see :meth:`_is_fast`)."""
+        number = next(self._call_numbers)
+        with self._lock:
+            self._inline_calls.setdefault(name, {})[number] = time.perf_counter()
+        return number
+
+    def _inline_ended(self, name: str, number: int) -> None:
+        with self._lock:
+            del self._inline_calls[name][number]
 
     def _watch_overrun(self, name: str, future: Future[Any]) -> None:
         with self._lock:

@@ -798,3 +798,57 @@ def test_the_built_in_context_providers_wait_on_nothing() -> None:
     impls = [impl for hook in PROVIDER_HOOKS for impl in getattr(pm.hook, hook).get_hookimpls()]
     assert {impl.plugin_name for impl in impls} >= {"channels", "store_provider"}
     assert not [impl.plugin_name for impl in impls if blocks(impl.function)]
+
+
+class SlowThenRaising(ThreadRecorder):
+    """A request-thread strategy whose calls turn slow and raise when ``fail`` is set."""
+
+    fail = False
+
+    def candidates(self, context, n):
+        result = super().candidates(context, n)
+        if self.fail:
+            raise RuntimeError("model lost")
+        return result
+
+
+def test_a_slow_call_that_raises_counts_as_slow(sample_workspace: Workspace) -> None:
+    from recommender.engine import FAST_RECORD
+
+    strategy = SlowThenRaising("computes", "cloud_storage", blocks=False)
+    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
+                     {"query": {"computes": 1.0}}, strategy_timeout_ms=500) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query",
+                                        debug=True)
+        warm(engine, request, FAST_RECORD)
+        assert engine._partition(["computes"])[3] == ["computes"]
+        strategy.delay, strategy.fail = 0.03, True
+        failed = engine.recommend(request)
+        assert failed.errors[0]["stage"] == "strategy"
+        assert failed.timings["computes"] >= 30  # the time it took, not 0
+        assert engine._partition(["computes"])[2] == ["computes"]  # back to the pool
+
+
+def test_requests_do_not_join_a_request_thread_call_that_hangs(
+        sample_workspace: Workspace) -> None:
+    """A call on a request thread cannot be cut off; once it runs past fast_strategy_ms the
+    next requests run the strategy in the pool again, under the budget."""
+    from recommender.engine import FAST_RECORD
+
+    strategy = ThreadRecorder("computes", "cloud_storage", blocks=False)
+    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
+                     {"query": {"computes": 1.0}}, strategy_timeout_ms=100) as engine:
+        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query",
+                                        debug=True)
+        warm(engine, request, FAST_RECORD + 1)
+        strategy.delay = 0.6
+        stuck = threading.Thread(target=engine.recommend, args=(request,))
+        stuck.start()
+        time.sleep(0.05)  # the first request is inside the hanging call
+        started = time.perf_counter()
+        second = engine.recommend(request)
+        assert time.perf_counter() - started < 0.45  # the budget, not the 0.6 s call
+        assert second.errors[0]["stage"] == "timeout"
+        stuck.join()
+        # Its pool call is still running: the strategy is not run on a request thread.
+        assert engine._partition(["computes"])[3] == []
