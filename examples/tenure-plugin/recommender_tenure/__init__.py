@@ -39,6 +39,7 @@ class TenureStrategy(Strategy):
 
     name = "tenure"
     settings_schema = Settings  # an unknown key or a bad value is refused, naming it
+    blocks = False  # candidates() computes on the loaded shares only: no network, no lock
 
     def __init__(self, catalog: Catalog, bands: list[int] = (6, 24, 60)):
         self.catalog = catalog
