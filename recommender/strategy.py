@@ -166,6 +166,11 @@ class Strategy(ABC):
     implement ``candidates``. Learned strategies also implement ``fit``, ``save`` and ``load``
     and report ``is_fitted``. Settings come from the ``[strategies.<name>]`` table of the
     workspace configuration and are passed to the constructor by the registering plugin.
+
+    ``candidates`` runs in the engine's thread pool, so a call that hangs never holds a
+    request past its budget. A strategy that only computes on what it holds in memory (no
+    network, database or lock) sets ``blocks = False``: once its calls are fast it runs on
+    the request's own thread, without the hand-off to the pool.
     """
 
     name: ClassVar[str] = ""

@@ -27,8 +27,11 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     site = tmp_path / "site"
     hooks = (site / "hooks" / "index.html").read_text()
-    for hook in ("register_strategies", "load_customer", "check_eligibility", "plugin_error"):
+    for hook in ("register_strategies", "load_customer", "check_eligibility", "plugin_error",
+                 "does_not_block"):
         assert f'id="recommender.hookspecs.{hook}"' in hooks
+    types = (site / "types" / "index.html").read_text()
+    assert "<code>blocks = False</code>" in types and 'id="recommender.strategy.first_n"' in types
     cli = (site / "cli" / "index.html").read_text()
     assert 'id="recommender-train"' in cli and "Sentinel" not in cli
     tutorial = (site / "plugin-tutorial" / "index.html").read_text()
