@@ -1088,18 +1088,28 @@ class Engine:
         if fast_ms <= 0:
             return False
         running = self._inline_calls.get(name)
-        if running and time.perf_counter() - min(running.values()) > fast_ms / 1000:
+        if running and self._fast_calls.get(name, 0) and \
+                time.perf_counter() - min(running.values()) > fast_ms / 1000:
+            if self._fast_calls[name] >= FAST_RECORD:
+                log.warning("plugin %s: a call on a request thread is still running after "
+                            "fast_strategy_ms %g: other requests run it in the pool", name,
+                            fast_ms)
             self._fast_calls[name] = 0
         return self._fast_calls.get(name, 0) >= FAST_RECORD
 
     def _record_speed(self, name: str, ms: float) -> None:
-        """Count a call under ``fast_strategy_ms`` towards the shared task; a slower one
-        starts the record again (its next calls run on their own)."""
+        """Count a call under ``fast_strategy_ms`` towards the shared task (or the request's
+        thread); a slower one starts the record again (its next calls run on their own), and
+        losing a record is logged: a plugin that keeps losing it is one to look at."""
+        fast_ms = self.config.engine.fast_strategy_ms
         with self._lock:
-            if ms < self.config.engine.fast_strategy_ms:
-                self._fast_calls[name] = self._fast_calls.get(name, 0) + 1
-            else:
-                self._fast_calls[name] = 0
+            before = self._fast_calls.get(name, 0)
+            self._fast_calls[name] = before + 1 if ms < fast_ms else 0
+        if before >= FAST_RECORD and ms >= fast_ms:
+            took = "overran its budget" if math.isinf(ms) else f"took {ms:.1f} ms"
+            log.warning("plugin %s: a call %s (fast_strategy_ms %g): it runs on its own in "
+                        "the pool until %d fast calls in a row", name, took, fast_ms,
+                        FAST_RECORD)
 
     def _timed(self, name: str, context: RequestContext, n: int
                ) -> tuple[Sequence[Candidate], float]:

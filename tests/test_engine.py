@@ -710,7 +710,7 @@ def test_only_strategies_that_wait_on_nothing_move_to_the_request_thread(
 
 
 def test_a_request_thread_strategy_that_gets_slow_goes_back_to_the_pool(
-        sample_workspace: Workspace) -> None:
+        sample_workspace: Workspace, caplog: pytest.LogCaptureFixture) -> None:
     from recommender.engine import FAST_RECORD
 
     strategy = ThreadRecorder("computes", "cloud_storage", blocks=False)
@@ -722,6 +722,10 @@ def test_a_request_thread_strategy_that_gets_slow_goes_back_to_the_pool(
         strategy.delay = 0.03  # within the budget, over fast_strategy_ms (5 ms)
         assert not engine.recommend(request).errors
         assert engine._partition(["computes"])[2] == ["computes"]  # its own pool task now
+        lost = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("plugin computes: a call took ")]
+        assert len(lost) == 1 and "ms (fast_strategy_ms 5): it runs on its own in the pool " \
+            "until 20 fast calls in a row" in lost[0]  # the operator is told, once
         strategy.delay = 0.0
         warm(engine, request, FAST_RECORD - 1)
         assert engine._partition(["computes"])[2] == ["computes"]
@@ -830,7 +834,7 @@ def test_a_slow_call_that_raises_counts_as_slow(sample_workspace: Workspace) -> 
 
 
 def test_requests_do_not_join_a_request_thread_call_that_hangs(
-        sample_workspace: Workspace) -> None:
+        sample_workspace: Workspace, caplog: pytest.LogCaptureFixture) -> None:
     """A call on a request thread cannot be cut off; once it runs past fast_strategy_ms the
     next requests run the strategy in the pool again, under the budget."""
     from recommender.engine import FAST_RECORD
@@ -849,6 +853,7 @@ def test_requests_do_not_join_a_request_thread_call_that_hangs(
         second = engine.recommend(request)
         assert time.perf_counter() - started < 0.45  # the budget, not the 0.6 s call
         assert second.errors[0]["stage"] == "timeout"
+        assert "plugin computes: a call on a request thread is still running" in caplog.text
         stuck.join()
         # Its pool call is still running: the strategy is not run on a request thread.
         assert engine._partition(["computes"])[3] == []
