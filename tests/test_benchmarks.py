@@ -49,9 +49,10 @@ def test_http_layers_benchmark(tmp_path):
     stdout, results = run("bench_http_layers.py", "--work", str(tmp_path / "ops"),
                           tmp_path=tmp_path)
     assert "trivial / recommendation CPU" in stdout
-    whole = results["POST /v1/recommendations (all of it)"]
-    assert 0 < results["engine.recommend + to_dict"] < whole
-    assert 0 < results["GET /healthz (the trivial endpoint)"] < whole
+    assert "at 70% of the trivial endpoint, a recommendation could cost" in stdout
+    # Every layer measured (a smoke test: comparing CPU times of 200 calls is for the
+    # benchmark's full run, not for a test).
+    assert all(ms > 0 for ms in results.values()) and len(results) == 7
 
 
 def test_mining_benchmark(tmp_path):
