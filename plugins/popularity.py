@@ -87,8 +87,12 @@ class PopularityStrategy(Strategy):
         holding_counts = np.bincount(
             data.value_tier[held.row].astype(np.int64) * n_products + held.col,
             minlength=n_tiers * n_products).reshape(n_tiers, 1, n_products)
-        counts = counts + self.holding_weight * holding_counts
+        return self.set_counts(counts + self.holding_weight * holding_counts)
 
+    def set_counts(self, counts: np.ndarray) -> Self:
+        """The table from weighted counts (tiers x channels x businesses), each cell shrunk
+        towards its tier's shares and those towards the global ones (``prior_strength``);
+        what every fit ends with, local or on Spark."""
         m = self.prior_strength
         total = counts.sum(axis=(0, 1))
         p_global = total / max(total.sum(), 1e-12)
@@ -96,8 +100,7 @@ class PopularityStrategy(Strategy):
         p_seg = (seg + m * p_global) / (seg.sum(axis=1, keepdims=True) + m)
         cell_total = counts.sum(axis=2, keepdims=True)
         p_cell = (counts + m * p_seg[:, None, :]) / (cell_total + m)
-        orderable = data.catalog.orderable
-        self.table = np.where(orderable, p_cell, 0.0).astype(np.float32)
+        self.table = np.where(self.catalog.orderable, p_cell, 0.0).astype(np.float32)
         self._rankings = {}
         return self
 

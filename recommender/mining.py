@@ -18,12 +18,13 @@ from __future__ import annotations
 import gc
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from numbers import Real
 from os import PathLike
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -741,10 +742,24 @@ def mine_rules_bounded(
         except MiningLimitError as error:
             return error
 
+    return raise_support_until_it_fits(
+        attempt, lambda found: _rules(baskets, found, min_confidence, min_lift),
+        min_support, requested, n)
+
+
+def raise_support_until_it_fits(attempt: Callable[[int], Any],
+                                rules: Callable[[Any], list[Rule]], min_support: float,
+                                requested: int, n: int, *, raise_support: bool = True
+                                ) -> BoundedRules:
+    """The search of :func:`mine_rules_bounded`, for any miner: ``attempt(count)`` mines at a
+    basket count and returns what ``rules`` turns into rules, or the MiningLimitError it
+    reached. The count is doubled until the itemsets fit, then bisected back down to the
+    lowest one found that fits. Without ``raise_support`` a limit reached is raised."""
     found = attempt(requested)
     if not isinstance(found, MiningLimitError):
-        return BoundedRules(_rules(baskets, found, min_confidence, min_lift), min_support,
-                            min_support, requested, n)
+        return BoundedRules(rules(found), min_support, min_support, requested, n)
+    if not raise_support:
+        raise found
     limit = found.limit
     low = high = requested  # low: the highest count known not to fit
     while isinstance(found, MiningLimitError):
@@ -762,8 +777,7 @@ def mine_rules_bounded(
             low = middle
         else:
             high, best = middle, found
-    return BoundedRules(_rules(baskets, best, min_confidence, min_lift), high / n,
-                        min_support, high, n, limit)
+    return BoundedRules(rules(best), high / n, min_support, high, n, limit)
 
 
 def _rule_settings(min_support: object, min_confidence: object, max_len: object,

@@ -74,18 +74,7 @@ def fit_popularity(strategy: Any, data: SparkData) -> None:
                   .count())
     holding_counts = np.zeros((n_tiers, n_products))
     holding_counts[held["value_tier"].astype(np.int64), held["product"]] = held["count"]
-    counts = counts + strategy.holding_weight * holding_counts[:, None, :]
-
-    # The shrinkage of PopularityStrategy.fit, on the counts (tests/test_spark_fits.py keeps
-    # the two tables equal).
-    m = strategy.prior_strength
-    total = counts.sum(axis=(0, 1))
-    p_global = total / max(total.sum(), 1e-12)
-    seg = counts.sum(axis=1)
-    p_seg = (seg + m * p_global) / (seg.sum(axis=1, keepdims=True) + m)
-    cell_total = counts.sum(axis=2, keepdims=True)
-    p_cell = (counts + m * p_seg[:, None, :]) / (cell_total + m)
-    strategy.table = np.where(data.catalog.orderable, p_cell, 0.0).astype(np.float32)
+    strategy.set_counts(counts + strategy.holding_weight * holding_counts[:, None, :])
 
 
 def interaction_pairs(data: SparkData, event_weights: dict[str, float],

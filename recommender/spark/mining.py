@@ -33,6 +33,7 @@ from ..mining import (
     _min_count,
     _rule_settings,
     _rules,
+    raise_support_until_it_fits,
 )
 from ..training import MOMENTS
 from .tables import InputError, SparkData, TableSource, read_table
@@ -231,27 +232,6 @@ def mine_rules_bounded_spark(baskets: Baskets, *, min_support: float, min_confid
         labels, levels = found
         return _rules(_Labels(labels, n), levels, min_confidence, min_lift)
 
-    found = attempt(requested)
-    if not isinstance(found, MiningLimitError):
-        return BoundedRules(rules(found), min_support, min_support, requested, n)
-    if not raise_support:
-        raise found
-    limit = found.limit
-    low = high = requested
-    while isinstance(found, MiningLimitError):
-        if high >= n:
-            raise found
-        low, high = high, min(2 * high, n)
-        found = attempt(high)
-    best = found
-    for _ in range(8):
-        if high - low <= max(1, low // 20):
-            break
-        middle = (low + high) // 2
-        found = attempt(middle)
-        if isinstance(found, MiningLimitError):
-            low = middle
-        else:
-            high, best = middle, found
-    return BoundedRules(rules(best), high / n, min_support, high, n, limit)
+    return raise_support_until_it_fits(attempt, rules, min_support, requested, n,
+                                       raise_support=raise_support)
 
