@@ -527,24 +527,12 @@ class Engine:
         """In a pool thread: gather the context (and check the order), hand them over, then
         run the shared task of the plan."""
         try:
-            started = time.perf_counter()
-            try:
-                context, warnings = self._gather_context(request, running=running)
-            except ContextError:  # bad input: nothing said about the providers' speed
-                raise
-            except BaseException:
-                self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
-                raise
-            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+            context, warnings = self._gather_timed(request, running)
             check, early, serving = None, None, context
             if speculate:
                 if context.moment is Moment.TRANSACTION:
                     running[0] = "eligibility (pre-order check)"
-                check, serving = self._precheck(context)
-                plan = self._plan(serving.moment, context.channel.id, context.customer.id)
-                skipped, shared, _, inline = self._partition(plan.names)
-                early = _Started(plan, skipped, _SharedTask(shared) if shared else None, None,
-                                 inline=tuple(inline))
+                check, serving, early = self._start(context)
         except BaseException as e:
             if ready.set_running_or_notify_cancel():
                 ready.set_exception(e)
@@ -575,28 +563,43 @@ class Engine:
         """:meth:`_context` on the request's thread (providers that wait on nothing): the
         strategies that may wait start in the pool's shared task as soon as it is gathered."""
         number = self._inline_started(CONTEXT_PROVIDERS)
-        started = time.perf_counter()
         try:
-            context, warnings = self._gather_context(request)
-        except ContextError:  # bad input: nothing said about the providers' speed
-            raise
-        except BaseException:
-            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
-            raise
-        else:
-            self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+            context, warnings = self._gather_timed(request)
         finally:
             self._inline_ended(CONTEXT_PROVIDERS, number)
         if not speculate:
             return context, warnings, None, None
+        check, serving, early = self._start(context)
+        if early.task is not None:
+            early.future = self._pool.submit(self._run_shared, early.task, serving,
+                                             self._pool_size(serving))
+        early.ready_at = time.perf_counter()
+        return context, warnings, check, early
+
+    def _gather_timed(self, request: RecommendationRequest, running: list[str] | None = None
+                      ) -> tuple[RequestContext, list[str]]:
+        """:meth:`_gather_context`, its time counted towards the providers' record of fast
+        calls (a request refused for bad input says nothing about them)."""
+        started = time.perf_counter()
+        bad_input = False
+        try:
+            return self._gather_context(request, running=running)
+        except ContextError:
+            bad_input = True
+            raise
+        finally:
+            if not bad_input:
+                self._record_speed(CONTEXT_PROVIDERS, (time.perf_counter() - started) * 1000)
+
+    def _start(self, context: RequestContext
+               ) -> tuple[Check | None, RequestContext, _Started]:
+        """Right after the context: the pre-order check, the context the request is served
+        as, and the plan's strategies split by where they run (the shared task not started)."""
         check, serving = self._precheck(context)
         plan = self._plan(serving.moment, context.channel.id, context.customer.id)
         skipped, shared, _, inline = self._partition(plan.names)
-        task = _SharedTask(shared) if shared else None
-        future = None if task is None else self._pool.submit(
-            self._run_shared, task, serving, self._pool_size(serving))
-        return context, warnings, check, _Started(plan, skipped, task, future,
-                                                  time.perf_counter(), tuple(inline))
+        return check, serving, _Started(plan, skipped, _SharedTask(shared) if shared else None,
+                                        None, inline=tuple(inline))
 
     def _precheck(self, context: RequestContext) -> tuple[Check | None, RequestContext]:
         """A transaction's pre-order check, and the context it is served as (the failure
