@@ -42,15 +42,23 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(root: Path, requests: int, seed: int) -> dict:
-    """In this process: load the engine, warm up, time ``requests`` calls per moment."""
+def measure(root: Path, requests: int, seed: int, isolate_all: bool = False) -> dict:
+    """In this process: load the engine, warm up, time ``requests`` calls per moment.
+    ``isolate_all``: with ``[engine] fast_strategy_ms = 0``, every plugin call in the pool."""
+    import dataclasses
+
     import numpy as np
 
     from recommender import RecommendationRequest
     from recommender.workspace import Workspace
 
     started = time.perf_counter()
-    engine = Workspace(root).engine(require_models=True)
+    workspace = Workspace(root)
+    config = workspace.config()
+    if isolate_all:
+        config = dataclasses.replace(config, engine=dataclasses.replace(
+            config.engine, fast_strategy_ms=0.0))
+    engine = workspace.engine(require_models=True, config=config)
     load_s = time.perf_counter() - started
     try:
         from api.serving import settle_heap
@@ -112,10 +120,13 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path,
                         help="also measure the code checked out here (e.g. a git worktree of "
                              "an earlier commit), on the same operators, in the same run")
+    parser.add_argument("--isolate-all", action="store_true",
+                        help="also the current code with fast_strategy_ms = 0 (every plugin "
+                             "call handed to the thread pool): what the request thread saves")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.requests, args.seed)))
+        print(json.dumps(measure(args.child, args.requests, args.seed, args.isolate_all)))
         return 0
     from scale import build_operator
 
@@ -132,14 +143,17 @@ def main() -> int:
         print(f"operator {n_customers:,} customers x {n_products:,} businesses", file=sys.stderr)
         build_operator(root, customers=n_customers, products=n_products, seed=args.seed,
                        log=lambda m: print(m, file=sys.stderr))
-        codes = [("current", None)] + ([("baseline", args.baseline)] if args.baseline else [])
-        for label, code in codes:
+        codes = [("current", None, False)] + \
+            ([("isolated", None, True)] if args.isolate_all else []) + \
+            ([("baseline", args.baseline, False)] if args.baseline else [])
+        for label, code, isolate in codes:
             env = dict(os.environ)
             if code is not None:  # the baseline's packages first on the path
                 env["PYTHONPATH"] = os.pathsep.join(
                     [str(code.resolve()), *filter(None, [env.get("PYTHONPATH")])])
             child = subprocess.run([sys.executable, __file__, "--child", str(root),
-                                    "--requests", str(requests), "--seed", str(args.seed)],
+                                    "--requests", str(requests), "--seed", str(args.seed),
+                                    *(["--isolate-all"] if isolate else [])],
                                    capture_output=True, text=True, check=True, env=env,
                                    cwd=code or Path.cwd())
             results.append({"code": label,

@@ -23,9 +23,11 @@ def run(script: str, *args: str, tmp_path: Path) -> tuple[str, object]:
 
 
 def test_serving_benchmark(tmp_path):
-    stdout, results = run("bench_serving.py", "--work", str(tmp_path / "ops"),
+    stdout, results = run("bench_serving.py", "--work", str(tmp_path / "ops"), "--isolate-all",
                           tmp_path=tmp_path)
     assert "p99" in stdout
+    codes = [r["code"] for r in results]  # every operator size, current then isolated
+    assert codes == ["current", "isolated"] * (len(codes) // 2) and codes
     assert {m for m in results[0]["moments"]} == {"query", "transaction", "success", "failure"}
     assert all(r["rss_peak_mib"] > 0 for r in results)
 
