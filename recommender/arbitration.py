@@ -538,6 +538,7 @@ def compare(source: EvalData, split: Split, blend: Mapping[str, float],
     from .engine import Engine
     from .evaluation import metrics as m
     from .evaluation.holdout import context_for
+    from .evaluation.runner import offline_tables
     from .plugin_manager import make_plugin_manager
 
     train = split.train
@@ -548,10 +549,7 @@ def compare(source: EvalData, split: Split, blend: Mapping[str, float],
     top_k = max(ks)
     holdings = np.diff(train.holdings.indptr)
     raw = {"strategies": dict(source.config.raw.get("strategies", {})),
-           "engine": {"strategy_timeout_ms": 600_000, "context_timeout_ms": 600_000,
-                      "candidate_pool": max(50, top_k), "workers": 2,
-                      "max_holdings": max(500, int(holdings.max(initial=0)))},
-           "channels": dict.fromkeys(CHANNEL_IDS, min(top_k, 100))}
+           **offline_tables(top_k, int(holdings.max(initial=0)))}
     engine = Engine(train.catalog, Config.from_dict(raw, root=source.config.root), store=None,
                     plugin_manager=make_plugin_manager(), model_version="evaluation")
     out: dict[str, dict[str, float]] = {}

@@ -4,6 +4,8 @@ contract data scientists script against."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,9 @@ from recommender.evaluation import (
     make_split,
 )
 from recommender.evaluation import evaluate as run_evaluation
+from recommender.hookspecs import hookimpl
 from recommender.plugin_manager import make_plugin_manager
+from recommender.strategy import Candidate, Strategy
 
 PLUGINS = make_plugin_manager(load_entry_points=False)
 
@@ -117,6 +121,43 @@ def test_unknown_strategy_names_the_registered_ones(sample_workspace):
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+class SlowStrategy(Strategy):
+    """Fast, but over the default ``fast_strategy_ms`` once in 25 calls: a live request would
+    then send it back to the pool with a warning."""
+    name = "slow"
+    calls = 0
+
+    def candidates(self, context, n):
+        self.calls += 1
+        if self.calls % 25 == 0:
+            time.sleep(0.008)
+        return [Candidate(self.catalog.ids[0], 1.0, "first")]
+
+
+class SlowPlugin:
+    @hookimpl
+    def register_strategies(self, catalog):
+        strategy = SlowStrategy()
+        strategy.catalog = catalog
+        return [strategy]
+
+
+def test_an_offline_run_does_not_warn_of_slow_calls(tmp_path, caplog):
+    """A slow call only matters to a live request: evaluating a slow strategy runs it to the
+    end of every call and the report is not buried under a warning per call."""
+    rows = "".join(f"{u}\t{i}\t5\t{880_000_000 + u * 100 + i}\n"
+                   for u in range(1, 41) for i in range(1 + u % 3, 8 + u % 3))
+    source = from_movielens(write(tmp_path / "u.data", rows))
+    plugins = make_plugin_manager(extra_plugins=[("slow", SlowPlugin())],
+                                  load_entry_points=False)
+    with caplog.at_level(logging.WARNING, logger="recommender"):
+        result = run_evaluation(source, make_split(source.data, "random", seed=1), ["slow"],
+                                ks=(5,), bootstrap_samples=0, plugin_manager=plugins,
+                                tune=False)
+    assert result.metrics["slow"]["precision@5"] >= 0
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 def test_movielens_and_long_csv_give_the_same_data(tmp_path):

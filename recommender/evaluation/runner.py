@@ -36,6 +36,16 @@ COUNT_BASELINE = "popularity_count"
 SERVABLE_MOMENTS = (Moment.QUERY, Moment.SUCCESS)
 
 
+def offline_tables(top_k: int, most_held: int) -> dict[str, Any]:
+    """The ``[engine]`` and ``[channels]`` tables of an offline run: lists as long as the cut,
+    no call cut off and none sent to the pool for being slow (no live request to protect,
+    and a warning per slow call would only bury the report)."""
+    return {"engine": {"strategy_timeout_ms": 600_000, "context_timeout_ms": 600_000,
+                       "fast_strategy_ms": 600_000, "candidate_pool": max(50, top_k),
+                       "workers": 2, "max_holdings": max(500, most_held)},
+            "channels": dict.fromkeys(CHANNEL_IDS, min(top_k, 100))}
+
+
 @dataclass(frozen=True)
 class Blend:
     """A strategy, or several with weights: ``cf``, ``cf+association``, ``cf:0.7+association:0.3``.
@@ -151,11 +161,7 @@ def evaluate(source: EvalData, split: Split, strategies: Iterable[str], *,
     pm = plugin_manager or make_plugin_manager()
     base = source.config
     raw = {"strategies": dict(base.raw.get("strategies", {})),
-           "engine": {"strategy_timeout_ms": 600_000, "context_timeout_ms": 600_000,
-                      "candidate_pool": max(50, top_k), "workers": 2,
-                      "max_holdings": max(500, int(np.diff(train.holdings.indptr).max(
-                          initial=0)))},
-           "channels": dict.fromkeys(CHANNEL_IDS, min(top_k, 100))}
+           **offline_tables(top_k, int(np.diff(train.holdings.indptr).max(initial=0)))}
     # The final ranking is evaluated as served: the workspace's arbitration and exploration.
     for section in ("arbitration", "exploration"):
         if section in base.raw:
