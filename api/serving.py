@@ -21,7 +21,13 @@ from contextlib import contextmanager
 
 from recommender.engine import Engine
 from recommender.errors import ModelError, RecommenderError
-from recommender.snapshot import EngineBuilder, ServingRecord, published
+from recommender.snapshot import (
+    EngineBuilder,
+    ServingRecord,
+    published,
+    server_changes,
+    snapshot_server_table,
+)
 
 log = logging.getLogger("recommender.api")
 
@@ -49,6 +55,9 @@ class EngineSlot:
         self._on_swap = on_swap
         #: Why this worker does not serve the published record, or None when it does.
         self.problem = problem
+        #: The ``[server]`` table of the files this worker started with: its settings, which
+        #: only a restart changes, whatever a later publication's files say.
+        self.server_table = self._server_table_of(record)
 
     @property
     def engine(self) -> Engine:
@@ -127,8 +136,20 @@ class EngineSlot:
             self._swap(new, record)
             self.problem = None
             self._failed = None
+            changed = server_changes(self.server_table, self._server_table_of(record))
+            if changed:
+                log.warning("model %s was published with files that change %s of "
+                            "config.toml: this worker serves them but keeps the [server] "
+                            "settings it started with until the server is restarted",
+                            record.version, ", ".join(changed))
         finally:
             self._reloading.release()
+
+    def _server_table_of(self, record: ServingRecord) -> dict:
+        try:
+            return snapshot_server_table(self._builder.store, record)
+        except (RecommenderError, ValueError):  # built from it already: never expected
+            return {}
 
     def close(self) -> None:
         with self._lock:

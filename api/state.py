@@ -14,7 +14,7 @@ from flask_smorest import Blueprint as _Blueprint
 
 from recommender.catalog import Catalog
 from recommender.errors import ConfigError, RecommenderError
-from recommender.snapshot import stored_snapshot
+from recommender.snapshot import server_changes, server_table
 
 from .metrics import Metrics
 from .problems import StrictJSONParser, without_paths
@@ -22,8 +22,6 @@ from .serving import EngineSlot
 from .settings import ServerSettings
 
 EXTENSION = "recommender"
-#: The ``config.toml`` table read only when the server starts (listen address, workers, token...).
-SERVER_TABLE = "server"
 
 log = logging.getLogger("recommender.api")
 
@@ -83,27 +81,15 @@ def reload(version: str | None = None) -> tuple[str, str]:
 
 
 def _refuse_server_changes(state: ServiceState) -> None:
-    """Raise if the ``[server]`` table on disk is not the one of the files served now."""
-    store = state.slot.engine.store
-    if store is None:
-        return
-    served = stored_snapshot(store, state.slot.record.snapshot).files.get("config.toml")
+    """Raise if the ``[server]`` table on disk is not the one this worker started with."""
     path = state.settings.root / "config.toml"
     try:
-        now = _server_table(path.read_bytes() if path.is_file() else None)
+        now = server_table(path.read_bytes() if path.is_file() else None)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return  # the reload itself names the broken file
-    before = _server_table(served)
-    changed = sorted(key for key in {*before, *now} if before.get(key) != now.get(key))
+    changed = server_changes(state.slot.server_table, now)
     if changed:
-        raise ConfigError("config.toml", ", ".join(f"{SERVER_TABLE}.{k}" for k in changed),
+        raise ConfigError("config.toml", ", ".join(changed),
                           "changed since the server started; [server] settings are read only "
                           "at start: restart the server to apply them, or undo the change to "
                           "reload the other files")
-
-
-def _server_table(config: bytes | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    table = tomllib.loads(config.decode("utf-8")).get(SERVER_TABLE, {})
-    return table if isinstance(table, dict) else {}

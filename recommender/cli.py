@@ -181,13 +181,20 @@ def _activate_by_config(ws: Workspace) -> bool:
 def _activate(ws: Workspace, version: str) -> bool:
     """Publish ``version`` with the workspace files as they are now, after checking both."""
     from .plugin_manager import make_plugin_manager
-    from .snapshot import EngineBuilder
+    from .snapshot import EngineBuilder, published, server_changes, snapshot_server_table
 
     with ws.store() as store:
-        engine, _ = EngineBuilder(ws.root, ws.models_path, store,
-                                  make_plugin_manager()).activate(version)
+        before = published(store)
+        engine, record = EngineBuilder(ws.root, ws.models_path, store,
+                                       make_plugin_manager()).activate(version)
         engine.close()
+        changed = [] if before is None else server_changes(
+            snapshot_server_table(store, before), snapshot_server_table(store, record))
     _progress(f"published {version}: running servers follow within their poll interval")
+    if changed:
+        _progress(f"note: config.toml changes {', '.join(changed)} from the files served "
+                  f"before: running servers serve the new files but keep the [server] "
+                  f"settings they started with; restart them to apply these")
     return True
 
 

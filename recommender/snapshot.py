@@ -134,6 +134,32 @@ class ServingRecord:
         return cls(raw["version"], raw["snapshot"], float(raw.get("at") or 0.0))
 
 
+#: The ``config.toml`` table a server reads only when it starts (address, workers, token...).
+SERVER_TABLE = "server"
+
+
+def server_table(config: bytes | None) -> dict[str, Any]:
+    """``config.toml``'s ``[server]`` table (empty without the file or the table).
+
+    :raises tomllib.TOMLDecodeError, UnicodeDecodeError: the file is not TOML.
+    """
+    if config is None:
+        return {}
+    table = tomllib.loads(config.decode("utf-8")).get(SERVER_TABLE, {})
+    return table if isinstance(table, dict) else {}
+
+
+def server_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The ``server.<key>`` names whose values differ between two ``[server]`` tables."""
+    return [f"{SERVER_TABLE}.{key}" for key in sorted({*before, *after})
+            if before.get(key) != after.get(key)]
+
+
+def snapshot_server_table(store: Store, record: ServingRecord) -> dict[str, Any]:
+    """The ``[server]`` table of the files ``record`` serves."""
+    return server_table(stored_snapshot(store, record.snapshot).files.get("config.toml"))
+
+
 def published(store: Store) -> ServingRecord | None:
     """The record every worker should serve, or None before the first publication."""
     text = store.meta(SERVING_KEY)

@@ -159,6 +159,47 @@ def test_a_changed_server_table_is_refused_and_nothing_else_is_applied(server, t
     assert reload(base)[0] == 200
 
 
+def publish_from_disk(root: Path) -> None:
+    """What ``recommender train --activate`` does once the version is written."""
+    from recommender.plugin_manager import make_plugin_manager
+    from recommender.snapshot import EngineBuilder
+    from recommender.workspace import Workspace
+
+    ws = Workspace(root)
+    with ws.store() as store:
+        engine, _ = EngineBuilder(root, ws.models_path, store, make_plugin_manager()).activate()
+        engine.close()
+
+
+def test_a_publication_that_changes_the_server_table_is_followed_and_logged(server):
+    """Published from the command line, a changed [server] cannot be refused by the server:
+    the workers follow the other files, log that they keep the [server] settings they started
+    with, and a later reload with that table on disk is still refused (not taken for applied)."""
+    base, root = server
+    config = root / "config.toml"
+    original = config.read_text(encoding="utf-8")
+    log = root / "server.log"
+    logged = log.read_text(encoding="utf-8").count("keeps the [server] settings")
+    with edited(root, "rules.toml", 'reason_en = "No new SIM or plan needed: add the 5G '
+                'upgrade pack and enjoy 5G"', 'reason_en = "Upgrade pack: 5G, same SIM"'):
+        config.write_text(original + "\n[server]\nthreads = 3\n", encoding="utf-8")
+        try:
+            publish_from_disk(root)
+            time.sleep(POLL_S * 3)
+            assert all("Upgrade pack: 5G, same SIM" in upgrade_reasons(base)
+                       for _ in range(ASKS))
+            text = log.read_text(encoding="utf-8")
+            assert text.count("keeps the [server] settings") > logged
+            assert "files that change server.threads of config.toml" in text
+            status, problem = reload(base)
+            assert status == 409 and "server.threads: changed since the server started" \
+                in problem["detail"]
+        finally:
+            config.write_text(original, encoding="utf-8")
+    assert reload(base)[0] == 200
+    assert all("Upgrade pack: 5G, same SIM" not in upgrade_reasons(base) for _ in range(ASKS))
+
+
 def test_a_catalog_the_model_was_not_trained_on_is_refused(server):
     """A business added or removed changes what the model scores: train, then reload."""
     base, root = server

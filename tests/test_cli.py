@@ -154,6 +154,28 @@ def test_train_moves_what_is_served_only_with_activate(sample_workspace: Workspa
         assert published(store).version == first["version"]
 
 
+def test_train_activate_says_when_the_server_table_changed(sample_workspace: Workspace,
+                                                            tmp_path: Path) -> None:
+    """Running servers follow a publication but read [server] only at start: publishing a
+    changed [server] table says so, naming the keys, and still publishes the rest."""
+    from recommender.snapshot import published
+
+    ws = tmp_path / "ws"
+    shutil.copytree(sample_workspace.root, ws)
+    first = run("train", "--dir", str(ws), "--strategies", "popularity", "--activate")
+    assert "[server]" not in first.stderr
+    with (ws / "config.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[server]\nthreads = 2\nbind = "0.0.0.0:8000"\n')
+    second = run("train", "--dir", str(ws), "--strategies", "popularity", "--activate")
+    assert ("note: config.toml changes server.bind, server.threads from the files served "
+            "before: running servers serve the new files but keep the [server] settings they "
+            "started with; restart them to apply these") in second.stderr
+    with Workspace(ws).store() as store:
+        assert published(store).version == json.loads(second.stdout)["version"]
+    third = run("train", "--dir", str(ws), "--strategies", "popularity", "--activate")
+    assert "[server]" not in third.stderr  # said once, for the publication that changed it
+
+
 def test_train_activate_refuses_a_broken_rules_file(sample_workspace: Workspace,
                                                     tmp_path: Path) -> None:
     ws = tmp_path / "ws"
