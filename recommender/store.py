@@ -9,6 +9,12 @@ commits every ``MAX_TRANSACTION_S`` of writing and then pauses ``PAUSE_S``, so a
 waiting for the lock gets in within its budget (:meth:`Store.busy_timeout`). Failures of the
 file itself (missing folder, read-only file or folder, full disk, lock held too long) are raised
 as :class:`StoreError` naming the file and the cause, never as a raw ``sqlite3`` message.
+
+The engine, training, the reports and the console read and write through :class:`Store`'s
+methods, never its SQL, so a server database can take SQLite's place by providing the same
+methods. Two parts are SQLite's own: the CSV import and export (``recommender.csvimport``, on
+the connection and its transactions) and the quickstart's tour, which finds its example
+customers in the sample data by SQL.
 """
 
 from __future__ import annotations
@@ -557,18 +563,9 @@ class Store:
 
     def feedback_event(self, event_id: str) -> FeedbackEvent | None:
         """The stored feedback event of ``event_id``, or None."""
-        row = self.db.execute(
-            f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback WHERE event_id = ?",
-            (event_id,)).fetchone()
-        if row is None:
-            return None
-        (event_id, ts, request_id, product, action, customer_id, channel, moment, strategies,
-         experiment, arm) = row
-        return FeedbackEvent(event_id=event_id, request_id=request_id, product=product,
-                             action=action, ts=ts, customer_id=customer_id, channel=channel,
-                             moment=moment,
-                             strategies=tuple(s for s in (strategies or "").split(",") if s),
-                             experiment=experiment, arm=arm)
+        found = self._feedback_events(self.db.execute(self._FEEDBACK_SQL + "WHERE event_id = ?",
+                                                      (event_id,)))
+        return found[0] if found else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
@@ -680,11 +677,46 @@ class Store:
             return None
         return Terminal(network=row[0], smartphone=bool(row[1]), os=row[2], model=row[3])
 
-    def customer_ids(self, limit: int | None = None) -> list[str]:
-        sql = "SELECT id FROM customers ORDER BY id"
+    def customer_ids(self, limit: int | None = None, *, prefix: str = "",
+                     after: str | None = None) -> list[str]:
+        """Customer ids in id order: those starting with ``prefix``, after ``after``, at most
+        ``limit`` (one page of a listing; a range scan of the primary key)."""
+        sql = "SELECT id FROM customers WHERE id >= ? "
+        args: list[Any] = [prefix]
+        if prefix:
+            sql += "AND id < ? "
+            args.append(prefix + "\U0010ffff")
+        if after is not None:
+            sql += "AND id > ? "
+            args.append(after)
+        sql += "ORDER BY id"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [r[0] for r in self.db.execute(sql)]
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [r[0] for r in self.db.execute(sql, args)]
+
+    def spread_customer_ids(self, size: int) -> list[str]:
+        """``size`` customer ids spread evenly over the id order (every ``n // size``-th from
+        the first): the same ones every time, so two dry runs compare the same customers."""
+        total = self.count("customers")
+        if total == 0 or size <= 0:
+            return []
+        rows = self.db.execute(
+            "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS position "
+            "FROM customers) WHERE position % ? = 0 ORDER BY id LIMIT ?",
+            (max(1, total // size), int(size)))
+        return [r[0] for r in rows]
+
+    def unknown_value(self, column: str, known: Sequence[str]) -> str | None:
+        """A customer's ``column`` value outside ``known`` (NULL included), or None: what an
+        error names when training meets a value it cannot code."""
+        if column not in {"value_tier", "persona", "lifecycle"}:
+            raise ValueError(f"column: not a coded customer column: {column!r}")
+        row = self.db.execute(
+            f"SELECT {column} FROM customers WHERE {column} NOT IN "
+            f"({', '.join('?' * len(known))}) OR {column} IS NULL LIMIT 1", list(known)
+        ).fetchone()
+        return None if row is None else row[0]
 
     def holding_baskets(self) -> list[list[str]]:
         """Each customer's holdings as one basket (customers holding nothing are included)."""
@@ -914,13 +946,34 @@ class Store:
         return {t: self.count(t) for t in ("customers", "terminals", "holdings", "events",
                                            "feedback")}
 
-    def feedback(self) -> list[FeedbackEvent]:
-        rows = self.db.execute(
-            "SELECT event_id, request_id, product_id, action, ts, customer_id, channel, moment, "
-            "strategies, experiment, arm FROM feedback ORDER BY ts, event_id")
+    _FEEDBACK_SQL = ("SELECT event_id, request_id, product_id, action, ts, customer_id, "
+                     "channel, moment, strategies, experiment, arm FROM feedback ")
+
+    @staticmethod
+    def _feedback_events(rows: Iterable[tuple[Any, ...]]) -> list[FeedbackEvent]:
         return [FeedbackEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                               tuple(s for s in (r[8] or "").split(",") if s), r[9], r[10])
                 for r in rows]
+
+    def feedback(self) -> list[FeedbackEvent]:
+        """Every feedback event, oldest first."""
+        return self._feedback_events(self.db.execute(self._FEEDBACK_SQL
+                                                     + "ORDER BY ts, event_id"))
+
+    def feedback_of(self, customer_id: str, limit: int = 10) -> list[FeedbackEvent]:
+        """The customer's latest feedback events, newest first (what they did with the
+        suggestions they were shown)."""
+        return self._feedback_events(self.db.execute(
+            self._FEEDBACK_SQL + "WHERE customer_id = ? ORDER BY ts DESC, event_id DESC "
+            "LIMIT ?", (customer_id, int(limit))))
+
+    def feedback_counts(self, since: int) -> dict[tuple[str, str, str], int]:
+        """Feedback events at or after ``since`` (unix seconds) counted by (channel, moment,
+        action), '' for a channel or moment the event did not name: the funnel."""
+        rows = self.db.execute(
+            "SELECT COALESCE(channel, ''), COALESCE(moment, ''), action, COUNT(*) FROM feedback "
+            "WHERE ts >= ? GROUP BY 1, 2, 3", (int(since),))
+        return {(channel, moment, action): count for channel, moment, action, count in rows}
 
     def recent_dismissals(self, customer_id: str, since: int) -> list[Response]:
         """The customer's dismissals since ``since`` (unix seconds), oldest first: one range

@@ -121,10 +121,7 @@ class TrainingData:
         n = len(customers)
         for name in ("value_tier", "lifecycle"):
             if (table[name] < 0).any():
-                value = store.db.execute(
-                    f"SELECT {name} FROM customers WHERE {name} NOT IN "
-                    f"({', '.join('?' * len(enums[name]))}) OR {name} IS NULL LIMIT 1",
-                    enums[name]).fetchone()[0]
+                value = store.unknown_value(name, enums[name])
                 raise ValueError(f"customers.{name}: unknown value {value!r}")
         value_tier = table["value_tier"][by_id].astype(np.int8)
         lifecycle = table["lifecycle"][by_id].astype(np.int8)

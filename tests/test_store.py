@@ -350,3 +350,69 @@ def test_every_connection_caches_a_bounded_share_of_pages(tmp_path: Path) -> Non
         other.start()
         other.join()
     assert sizes == [-CACHE_KIB, -CACHE_KIB]  # negative: KiB, per connection (per thread)
+
+
+# -- what the console and the reports read -----------------------------------------------------
+
+def customers(ids: list[str], tier: str = "mid") -> list[tuple]:
+    return [(cid, tier, None, "active", 12, 0, "", None) for cid in ids]
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({}, ["A1", "A10", "A2", "B%1", "B_2", "Bz"]),
+    ({"limit": 2}, ["A1", "A10"]),
+    ({"prefix": "A1"}, ["A1", "A10"]),
+    ({"prefix": "B%"}, ["B%1"]),          # a range, not LIKE: no wildcard
+    ({"prefix": "B_"}, ["B_2"]),
+    ({"after": "A2"}, ["B%1", "B_2", "Bz"]),
+    ({"prefix": "B", "after": "B%1", "limit": 1}, ["B_2"]),
+    ({"prefix": "C"}, []),
+])
+def test_customer_ids_pages_by_prefix_and_position(tmp_path: Path, kwargs, expected) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_rows("customers", customers(["Bz", "A1", "A2", "B_2", "A10", "B%1"]))
+        assert store.customer_ids(**kwargs) == expected
+
+
+@pytest.mark.parametrize(("n", "size", "expected"), [
+    (10, 5, [0, 2, 4, 6, 8]), (10, 3, [0, 3, 6]), (10, 20, list(range(10))), (10, 0, []),
+    (0, 5, []), (7, 7, list(range(7))),
+])
+def test_spread_customer_ids_are_evenly_spaced_and_repeat(tmp_path: Path, n, size,
+                                                          expected) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_rows("customers", customers([f"C{i:03d}" for i in reversed(range(n))]))
+        got = store.spread_customer_ids(size)
+        assert got == [f"C{i:03d}" for i in expected]
+        assert store.spread_customer_ids(size) == got
+
+
+def test_feedback_of_a_customer_newest_first_and_counts_by_funnel_cell(tmp_path: Path) -> None:
+    rows = [("e1", 100, "C1", "caller_id", "impression", "app", "query"),
+            ("e2", 200, "C1", "caller_id", "click", "app", "query"),
+            ("e3", 300, "C1", "data_5gb", "dismiss", None, None),
+            ("e4", 250, "C2", "data_5gb", "accept", "web", "success")]
+    with Store(tmp_path / "s.sqlite") as store:
+        for event_id, ts, customer, product, action, channel, moment in rows:
+            store.add_feedback(FeedbackEvent(event_id, "r", product, action, ts, customer,
+                                             channel, moment, ("cf", "popularity")))
+        got = store.feedback_of("C1", limit=2)
+        assert [(e.event_id, e.action, e.channel, e.strategies) for e in got] == [
+            ("e3", "dismiss", None, ("cf", "popularity")),
+            ("e2", "click", "app", ("cf", "popularity"))]
+        assert store.feedback_of("nobody") == []
+        assert store.feedback_event("e4") == store.feedback_of("C2")[0]
+        assert store.feedback_counts(200) == {("app", "query", "click"): 1,
+                                              ("", "", "dismiss"): 1,
+                                              ("web", "success", "accept"): 1}
+        assert sum(store.feedback_counts(0).values()) == 4
+
+
+def test_unknown_value_names_the_first_outside_the_list(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.add_rows("customers", customers(["C1", "C2"]) + customers(["C3"], "gold"))
+        assert store.unknown_value("value_tier", ["low", "mid", "high"]) == "gold"
+        assert store.unknown_value("value_tier", ["mid", "gold"]) is None
+        with pytest.raises(ValueError, match="not a coded customer column: 'id; DROP"):
+            store.unknown_value("id; DROP TABLE customers", ["x"])
+        assert store.count("customers") == 3

@@ -14,9 +14,9 @@ from recommender.catalog import ProductKind
 from recommender.context import CHANNEL_IDS, OS, FailureReason, Moment, Network
 from recommender.engine import Engine, RecommendationRequest
 from recommender.errors import RecommenderError, UnknownCustomerError
+from recommender.store import CustomerEvent
 
 from ..state import service
-from . import queries
 from .preview import Ask, ask, preview_engine
 
 blp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -98,7 +98,7 @@ def read_what_if(args: Mapping[str, str], engine: Engine, default_product: str,
         problems=problems)
 
 
-def default_business(engine: Engine, events: list[queries.Event]) -> tuple[str, str | None]:
+def default_business(engine: Engine, events: list[CustomerEvent]) -> tuple[str, str | None]:
     """The business the customer acted on last (and why it failed, if it did): what the grid
     asks about at the moments that need one, until the what-if panel says otherwise."""
     for event in events:
@@ -140,7 +140,7 @@ def search() -> Any:
                                no_store=True)
     if query and not after and store.customer(query) is not None:
         return redirect(url_for("customers.view", customer_id=query), 303)
-    ids = queries.customer_ids(store, query, after, PAGE_SIZE + 1)
+    ids = store.customer_ids(PAGE_SIZE + 1, prefix=query, after=after)
     more = ids[PAGE_SIZE - 1] if len(ids) > PAGE_SIZE else None
     return render_template("customers.html", query=query, ids=ids[:PAGE_SIZE], more=more,
                            no_store=False)
@@ -163,8 +163,8 @@ def _page(customer_id: str, template: str) -> Any:
     with state.slot.lease() as served:
         engine = preview_engine(served)
         store = engine.store
-        history = queries.recent_events(store, customer_id) if store is not None else []
-        responses = queries.recent_responses(store, customer_id) if store is not None else []
+        history = store.recent_events(customer_id, limit=10) if store is not None else []
+        responses = store.feedback_of(customer_id, limit=10) if store is not None else []
         product, reason = default_business(engine, history)
         what_if = read_what_if(request.args, engine, product, reason)
         try:

@@ -23,8 +23,10 @@ from werkzeug.wrappers import Response
 from recommender.context import CHANNEL_IDS, Moment
 
 from ..state import ServiceState, service
-from . import queries
 from .i18n import gettext, term
+
+#: Feedback actions in funnel order.
+FUNNEL_ACTIONS = ("impression", "click", "accept", "dismiss")
 
 blp = Blueprint("live", __name__, url_prefix="/live")
 
@@ -132,7 +134,10 @@ def funnel(state: ServiceState, window: str, now: float) -> list[dict[str, Any]]
             return cached[1]
     seconds = WINDOWS[window]
     since = 0 if seconds is None else int(now) - seconds
-    counts = queries.funnel(store, since) if store is not None else {}
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for (channel, moment, action), count in (
+            store.feedback_counts(since) if store is not None else {}).items():
+        counts.setdefault((channel, moment), dict.fromkeys(FUNNEL_ACTIONS, 0))[action] = count
     rows = [{"channel": channel, "moment": moment, **actions}
             for (channel, moment), actions in sorted(counts.items())]
     with _funnels_lock:

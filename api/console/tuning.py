@@ -21,7 +21,7 @@ from recommender.engine import Engine
 from recommender.errors import RecommenderError
 
 from ..state import ServiceState, service
-from . import forms, proposals, queries, tomledit
+from . import forms, proposals, tomledit
 from .i18n import M_
 from .preview import Ask, preview_engine
 
@@ -130,7 +130,8 @@ def _compare(state: ServiceState, change: proposals.Change, channels: list[str],
     root = state.settings.root
     with state.slot.lease() as served:
         before = preview_engine(served)
-        customers = queries.sample_ids(served.store, size) if served.store is not None else []
+        customers = served.store.spread_customer_ids(size) if served.store is not None \
+            else []
         with proposals.proposed_engine(state, proposals.proposed_files(root, change)) as after:
             return proposals.dry_run(before, after, customers,
                                      _asks(channels, moments, scope), g.locale)

@@ -43,7 +43,9 @@ def funnel(store: Store, *, arms: Mapping[str, Sequence[str]] | None = None
         configuration the server publishes in ``store``; arms it does not name follow in
         alphabetical order.
     """
-    segment = dict(store.db.execute("SELECT id, value_tier FROM customers").fetchall())
+    segment = {customer_id: tier for chunk in store.read_columns("customers",
+                                                                ["id", "value_tier"])
+               for customer_id, tier in zip(chunk["id"], chunk["value_tier"], strict=True)}
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     per_arm: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     customers: dict[tuple[str, str], set[str]] = defaultdict(set)
