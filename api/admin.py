@@ -25,10 +25,16 @@ def require_token() -> None:
     if token is None:
         abort(403, message="admin endpoints are disabled: set RECOMMENDER_ADMIN_TOKEN")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
-        abort(401, message="a valid admin bearer token is required",
-              headers={"WWW-Authenticate": 'Bearer realm="recommender-admin"'})
+    given_bytes = given.strip().encode()
+    if scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token.encode()):
+        return
+    viewer = service().settings.viewer_token
+    if scheme.lower() == "bearer" and viewer is not None and hmac.compare_digest(
+            given_bytes, viewer.encode()):
+        abort(403, message="the viewer token is read-only: this endpoint needs the admin "
+                           "token")
+    abort(401, message="a valid admin bearer token is required",
+          headers={"WWW-Authenticate": 'Bearer realm="recommender-admin"'})
 
 
 @blp.before_request
@@ -41,7 +47,8 @@ def _authenticate() -> None:
 @blp.arguments(ReloadRequestSchema, required=False)
 @blp.response(200, ReloadSchema)
 @blp.alt_response(401, description="Missing or wrong bearer token.")
-@blp.alt_response(403, description="No admin token is configured.")
+@blp.alt_response(403, description="No admin token is configured, or the token given is "
+                                    "the read-only viewer token.")
 @blp.alt_response(409, description="A file or the model version is refused, or the "
                                     "[server] table of config.toml changed (restart to "
                                     "apply it); what was served keeps serving.")

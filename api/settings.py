@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "RECOMMENDER_MODELS": "models",
     "RECOMMENDER_MAX_BODY_BYTES": "max_body_bytes",
     "RECOMMENDER_ADMIN_TOKEN": "admin_token",
+    "RECOMMENDER_VIEWER_TOKEN": "viewer_token",
     "RECOMMENDER_CORS_ORIGINS": "cors_origins",
     "RECOMMENDER_RELOAD_POLL_SECONDS": "reload_poll_seconds",
     "RECOMMENDER_RATE_LIMIT": "rate_limit",
@@ -44,6 +45,8 @@ class ServerSettings:
     :param models: the folder of trained model versions; defaults to ``<root>/models``.
     :param max_body_bytes: larger request bodies are refused with 413.
     :param admin_token: bearer token for ``/v1/admin/*``; admin endpoints are off without one.
+    :param viewer_token: a second token that signs in to the console read-only (look and dry
+        run; nothing saved, activated or rolled back); it opens no admin endpoint.
     :param cors_origins: origins allowed to call the API from a browser.
     :param reload_poll_seconds: how often a worker checks whether another worker reloaded.
     :param rate_limit: per-client limit on the /v1 endpoints, e.g. ``"50/second"`` (per worker
@@ -58,6 +61,7 @@ class ServerSettings:
     models: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     admin_token: str | None = field(default=None, repr=False)
+    viewer_token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     reload_poll_seconds: float = 1.0
     rate_limit: str | None = None
@@ -95,7 +99,7 @@ class ServerSettings:
 
     @classmethod
     def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:
-        known = {"store", "models", "max_body_bytes", "admin_token", "cors_origins",
+        known = {"store", "models", "max_body_bytes", "admin_token", "viewer_token", "cors_origins",
                  "reload_poll_seconds", "rate_limit", "bind", "workers", "threads", "timeout",
                  "request_timeout"}
         for key in values:
@@ -125,10 +129,16 @@ class ServerSettings:
                                   f"to {maximum} (got {value!r})")
             return number
 
-        token = values.get("admin_token")
-        if token is not None and (not isinstance(token, str) or len(token) < 16):
-            raise ConfigError(source, "server.admin_token", "must be a string of at least 16 "
-                              "characters")
+        tokens = {}
+        for key in ("admin_token", "viewer_token"):
+            token = values.get(key)
+            if token is not None and (not isinstance(token, str) or len(token) < 16):
+                raise ConfigError(source, f"server.{key}", "must be a string of at least 16 "
+                                  "characters")
+            tokens[key] = token
+        if tokens["viewer_token"] is not None and tokens["viewer_token"] == tokens["admin_token"]:
+            raise ConfigError(source, "server.viewer_token", "must differ from admin_token: "
+                              "whoever holds it could change what is served")
         origins = values.get("cors_origins", ())
         if isinstance(origins, str):
             origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -146,7 +156,8 @@ class ServerSettings:
         return cls(
             root=root, rate_limit=rate_limit, store=path("store"), models=path("models"),
             max_body_bytes=number("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES, 1024),
-            admin_token=token or None, cors_origins=tuple(origins),
+            admin_token=tokens["admin_token"], viewer_token=tokens["viewer_token"],
+            cors_origins=tuple(origins),
             reload_poll_seconds=number("reload_poll_seconds", float, 1.0, 0.0),
             bind=str(values.get("bind", "127.0.0.1:8000")),
             workers=number("workers", int, os.cpu_count() or 1, 1),

@@ -37,10 +37,23 @@ def test_file_then_environment(tmp_path):
     assert "t" * 32 not in repr(s)
 
 
+def test_the_viewer_token_comes_from_the_file_or_the_environment(tmp_path):
+    root = write_config(tmp_path / "ws", f'viewer_token = "{"v" * 20}"')
+    assert ServerSettings.load(root, environ={}).viewer_token == "v" * 20
+    s = ServerSettings.load(root, environ={"RECOMMENDER_VIEWER_TOKEN": "w" * 24})
+    assert s.viewer_token == "w" * 24 and s.admin_token is None and "w" * 24 not in repr(s)
+    with pytest.raises(ConfigError, match="server.viewer_token.*must differ from admin_token"):
+        ServerSettings.load(root, environ={"RECOMMENDER_ADMIN_TOKEN": "v" * 20})
+
+
 @pytest.mark.parametrize(("server", "key"), [
     ("max_body_bytes = 10", "server.max_body_bytes"),
     ('max_body_bytes = "big"', "server.max_body_bytes"),
     ('admin_token = "short"', "server.admin_token"),
+    ('admin_token = ""', "server.admin_token"),
+    ('viewer_token = "short"', "server.viewer_token"),
+    ("viewer_token = 1234567890123456789", "server.viewer_token"),
+    (f'admin_token = "{"a" * 20}"\nviewer_token = "{"a" * 20}"', "server.viewer_token"),
     ("cors_origins = 5", "server.cors_origins"),
     ("workers = 0", "server.workers"),
     ("colour = 1", "server.colour"),

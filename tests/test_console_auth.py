@@ -19,6 +19,7 @@ from console_support import close, console_app, csrf_of, sign_in, text
 from recommender.models import current_model_dir
 
 CUSTOMER = "C0000744"
+VIEWER_TOKEN = "viewer-token-for-the-channel-team-0042"
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +293,139 @@ def test_the_token_never_appears_in_a_page_or_the_log(sample_workspace, tmp_path
     for secret in (ADMIN_TOKEN, wrong):
         assert secret not in log
         assert not [p for p in browser.pages if secret in p]
+
+
+# -- the read-only role ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def viewer_app(workspace):
+    app = console_app(workspace.root, viewer_token=VIEWER_TOKEN)
+    yield app
+    close(app)
+
+
+def fingerprint(app, workspace) -> tuple:
+    """What a change would move: the files on disk, what is published and served."""
+    state = app.extensions["recommender"]
+    files = {name: hashlib.sha256((workspace.root / name).read_bytes()).hexdigest()
+             for name in ("rules.toml", "config.toml")}
+    return files, state.slot.published(), state.slot.record
+
+
+def test_a_viewer_sees_every_page_and_no_button_that_changes_anything(viewer_app):
+    client = viewer_app.test_client()
+    sign_in(client, VIEWER_TOKEN)
+    seen = 0
+    for endpoint, method, path in routes(viewer_app):
+        if endpoint in PUBLIC or method != "GET" or endpoint == "live.data":
+            continue
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = text(response)
+        if endpoint == "reports.open_report":
+            continue  # the report's own file, as written
+        fragment = endpoint == "customers.results"  # replaced in place inside a page
+        assert fragment or 'id="read-only"' in page, path
+        assert not re.search(r'value="(save|delete)"', page), path
+        assert "/console/models/activate" not in page, path
+        seen += 1
+    assert seen >= 10
+    assert 'value="dry_run"' in text(client.get("/console/rules/1"))
+    admin = viewer_app.test_client()
+    sign_in(admin)
+    page = text(admin.get("/console/rules/1"))
+    assert 'id="read-only"' not in page and 'value="save"' in page
+
+
+@pytest.mark.parametrize("action", ["save", "delete", "", None, "dry_run_delete"])
+def test_a_viewer_post_that_would_change_anything_is_refused(viewer_app, workspace, action):
+    """Every form post of the console but sign-out and the dry runs, whatever its action."""
+    client = viewer_app.test_client()
+    csrf = sign_in(client, VIEWER_TOKEN)
+    state = viewer_app.extensions["recommender"]
+    before = fingerprint(viewer_app, workspace)
+    form = {"csrf_token": csrf, "version": state.slot.record.version, "base": "",
+            "id": "x", "moments": "query", "priority": "50", "rows": "1",
+            "recommend-0-product": "intl_sms", "w:query:popularity": "9"}
+    if action is not None:
+        form["action"] = action
+    refused = 0
+    for endpoint, method, path in routes(viewer_app):
+        if endpoint in PUBLIC or method != "POST" or endpoint == "auth.sign_out":
+            continue
+        if action == "dry_run_delete" and endpoint == "tuning.post_edit":
+            continue  # a dry run of deleting a rule: allowed
+        response = client.post(path, data=form)
+        assert response.status_code == 403, (path, action)
+        assert "signed in read-only" in text(response) and "Nothing was changed" in text(
+            response)
+        refused += 1
+    assert refused >= (3 if action == "dry_run_delete" else 4)
+    assert fingerprint(viewer_app, workspace) == before
+    assert client.get("/console/").status_code == 200  # still signed in, still read-only
+
+
+def test_a_viewer_may_dry_run_a_change_and_nothing_is_saved(viewer_app, workspace):
+    client = viewer_app.test_client()
+    csrf = sign_in(client, VIEWER_TOKEN)
+    before = fingerprint(viewer_app, workspace)
+    response = client.post("/console/rules/weights", data={
+        "csrf_token": csrf, "action": "dry_run", "base": "", "w:query:popularity": "9"})
+    assert response.status_code == 200, text(response)[:500]
+    assert 'id="dry-run"' in text(response) and "Nothing is saved yet." in text(response)
+    assert fingerprint(viewer_app, workspace) == before
+
+
+def test_the_viewer_token_opens_no_admin_endpoint(viewer_app):
+    client = viewer_app.test_client()
+    version = viewer_app.extensions["recommender"].slot.record
+    response = client.post("/v1/admin/reload",
+                           headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
+    assert response.status_code == 403
+    assert "viewer token is read-only" in response.get_json()["detail"]
+    assert VIEWER_TOKEN not in response.get_data(as_text=True)
+    assert viewer_app.extensions["recommender"].slot.record == version
+    wrong = client.post("/v1/admin/reload", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+def test_with_only_a_viewer_token_the_console_is_read_only(workspace):
+    app = console_app(workspace.root, admin_token=None, viewer_token=VIEWER_TOKEN)
+    try:
+        client = app.test_client()
+        client.get("/console/language/en")
+        page = client.get("/console/sign-in")
+        assert page.status_code == 200 and "Admin or viewer token" in text(page)
+        csrf = sign_in(client, VIEWER_TOKEN)
+        assert 'id="read-only"' in text(client.get("/console/models/"))
+        assert client.post("/console/models/activate", data={
+            "csrf_token": csrf, "version": "x"}).status_code == 403
+        admin = client.post("/v1/admin/reload",
+                            headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
+        assert admin.status_code == 403 and "disabled" in admin.get_json()["detail"]
+    finally:
+        close(app)
+
+
+def test_a_new_viewer_token_ends_the_viewers_sessions(viewer_app, workspace):
+    client = viewer_app.test_client()
+    sign_in(client, VIEWER_TOKEN)
+    other = console_app(workspace.root, viewer_token="another-viewer-token-0000000001")
+    try:
+        elsewhere = other.test_client()
+        cookie = client.get_cookie("recommender_console", path="/console")
+        elsewhere.set_cookie(cookie.key, cookie.value, path="/console")
+        assert elsewhere.get("/console/").status_code == 303
+    finally:
+        close(other)
+
+
+def test_a_wrong_token_names_neither_token_when_a_viewer_token_is_set(viewer_app):
+    client = viewer_app.test_client()
+    client.get("/console/language/en")
+    page = client.get("/console/sign-in")
+    response = client.post("/console/sign-in", data={
+        "token": VIEWER_TOKEN[:-1], "csrf_token": csrf_of(text(page))})
+    assert response.status_code == 401
+    assert "That is not a token of this console." in text(response)
+    assert VIEWER_TOKEN not in text(response) and ADMIN_TOKEN not in text(response)

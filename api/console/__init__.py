@@ -61,7 +61,7 @@ def create_console(state: ServiceState) -> Flask:
     console.config.update(MAX_CONTENT_LENGTH=MAX_FORM_BYTES, TEMPLATES_AUTO_RELOAD=False)
     console.jinja_env.trim_blocks = True
     console.jinja_env.lstrip_blocks = True
-    auth.configure(console, state.settings.admin_token)
+    auth.configure(console, state.settings.admin_token, state.settings.viewer_token)
     for module in (home, customers, catalog, tuning, models, live, reports):
         console.register_blueprint(module.blp)
     console.before_request(_choose_locale)
@@ -103,6 +103,7 @@ def _template_helpers() -> dict[str, Any]:
         "locale": locale,
         "csrf_token": auth.csrf_token,
         "signed_in": auth.signed_in(),
+        "read_only": auth.read_only(),
     }
 
 
@@ -113,10 +114,12 @@ def _security_headers(response: Response) -> Response:
 
 
 #: What each error page says (English message ids).
-ERROR_MESSAGES = {
+ERROR_MESSAGES: dict[int | str, str] = {
     400: M_("The form was not accepted: it expired or did not come from this console. Reload "
             "the page and try again."),
     403: M_("This request is not allowed here."),
+    "read_only": M_("You are signed in read-only (the viewer token): saving, activating and "
+                    "rolling back need the admin token. Nothing was changed."),
     404: M_("There is no such page."),
     405: M_("This page does not take that kind of request."),
     413: M_("The form is too large."),
@@ -129,7 +132,9 @@ VALUE_WORDS = (M_("query"), M_("transaction"), M_("success"), M_("failure"), M_(
 
 def _http_error(error: HTTPException) -> tuple[str, int]:
     status = error.code or 500
-    message = ERROR_MESSAGES.get(status, "Something went wrong.")
+    message = ERROR_MESSAGES.get(
+        "read_only" if status == 403 and error.description == "read_only" else status,
+        "Something went wrong.")
     return render_template("error.html", status=status, message=message), status
 
 

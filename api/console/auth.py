@@ -1,9 +1,12 @@
-"""Signing in to the console with the admin token, the session cookie, and CSRF protection.
+"""Signing in to the console, the session cookie, roles, and CSRF protection.
 
 The token is asked once, in a form (field ``token``), and compared in constant time; it is
-never written into a page, a redirect or a log. What the browser keeps is a session cookie
-signed with a key derived from the token (HMAC-SHA256), so every worker of the server accepts
-it and changing the token signs everyone out. The cookie is HttpOnly, SameSite=Strict,
+never written into a page, a redirect or a log. The admin token signs in with every right;
+the viewer token (``[server] viewer_token``) signs in read-only: every page, and dry runs,
+but no POST that saves, activates or rolls back (refused with 403 before the view runs).
+What the browser keeps is a session cookie signed with a key derived from the tokens
+(HMAC-SHA256), so every worker of the server accepts it and changing a token signs everyone
+out. The cookie is HttpOnly, SameSite=Strict,
 limited to ``/console``, Secure when the request came over HTTPS, and expires after
 :data:`SESSION_HOURS`. Every form carries a random per-session token that each POST must
 return; a POST without it, or from another origin, is refused before the view runs.
@@ -49,13 +52,25 @@ COOKIE_NAME = "recommender_console"
 PUBLIC_ENDPOINTS = frozenset({"auth.sign_in", "auth.language", "static"})
 
 
-def session_key(admin_token: str | None) -> bytes:
-    """The key sessions are signed with: derived from the admin token, so every worker agrees
-    and a new token ends every session; random (no session can be made) without a token."""
-    if admin_token is None:
+#: Roles a session can have, by the token it signed in with.
+ADMIN, VIEWER = "admin", "viewer"
+#: What a read-only session may still POST: signing out, and the tuning forms' dry runs
+#: (their ``action`` field; saving and deleting are other actions).
+VIEWER_POSTS: dict[str, frozenset[str] | None] = {
+    "auth.sign_out": None,
+    "tuning.weights": frozenset({"dry_run"}),
+    "tuning.post_new": frozenset({"dry_run"}),
+    "tuning.post_edit": frozenset({"dry_run", "dry_run_delete"}),
+}
+
+
+def session_key(admin_token: str | None, viewer_token: str | None = None) -> bytes:
+    """The key sessions are signed with: derived from the tokens, so every worker agrees and
+    a new token ends every session; random (no session can be made) without a token."""
+    if admin_token is None and viewer_token is None:
         return secrets.token_bytes(32)
-    return hmac.new(admin_token.encode(), b"recommender console session v1",
-                    hashlib.sha256).digest()
+    material = "\0".join(t or "" for t in (admin_token, viewer_token)).encode()
+    return hmac.new(material, b"recommender console session v1", hashlib.sha256).digest()
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -65,10 +80,10 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         return bool(request.is_secure or app.config.get("SESSION_COOKIE_SECURE"))
 
 
-def configure(app: Flask, admin_token: str | None) -> None:
+def configure(app: Flask, admin_token: str | None, viewer_token: str | None = None) -> None:
     """Session settings and the guard that runs before every console view."""
     app.config.update(
-        SECRET_KEY=session_key(admin_token), SESSION_COOKIE_NAME=COOKIE_NAME,
+        SECRET_KEY=session_key(admin_token, viewer_token), SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_PATH="/console", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
@@ -77,8 +92,19 @@ def configure(app: Flask, admin_token: str | None) -> None:
     app.register_blueprint(blp)
 
 
+def role() -> str | None:
+    """The session's role (:data:`ADMIN` or :data:`VIEWER`), None when not signed in."""
+    value = session.get("role")
+    return value if value in (ADMIN, VIEWER) else None
+
+
 def signed_in() -> bool:
-    return session.get("role") == "admin"
+    return role() is not None
+
+
+def read_only() -> bool:
+    """Signed in with the viewer token: pages and dry runs, nothing that changes a thing."""
+    return role() == VIEWER
 
 
 def csrf_token() -> str:
@@ -104,7 +130,18 @@ def guard() -> BaseResponse | None:
         if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(),
                                                                      expected.encode()):
             abort(400, description="csrf")
+        if read_only() and not _viewer_may_post(request.endpoint):
+            log.warning("console: read-only session refused a change (%s) from %s",
+                        request.endpoint, request.remote_addr)
+            abort(403, description="read_only")
     return None
+
+
+def _viewer_may_post(endpoint: str) -> bool:
+    if endpoint not in VIEWER_POSTS:
+        return False
+    actions = VIEWER_POSTS[endpoint]
+    return actions is None or request.form.get("action") in actions
 
 
 def safe_next(value: str | None) -> str:
@@ -119,24 +156,35 @@ def safe_next(value: str | None) -> str:
 @blp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Any:
     """The sign-in form; on a matching token, a fresh session."""
-    token = service().settings.admin_token
+    settings = service().settings
     next_path = request.values.get("next", "")
-    if token is None:
-        return render_template("sign_in.html", disabled=True, next=next_path), 503
+
+    def form(**values: Any) -> str:
+        return render_template("sign_in.html", viewer=settings.viewer_token is not None,
+                               **values)
+
+    if settings.admin_token is None and settings.viewer_token is None:
+        return form(disabled=True, next=next_path), 503
     if request.method == "GET":
         if signed_in():
             return redirect(safe_next(next_path), 303)
-        return render_template("sign_in.html", next=next_path)
-    given = request.form.get("token", "")
-    if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
-                               hashlib.sha256(token.encode()).digest()):
-        log.warning("console: sign-in refused (not the admin token) from %s",
+        return form(next=next_path)
+    given = hashlib.sha256(request.form.get("token", "").encode()).digest()
+    # Both compared every time, so the time taken does not say which token was close.
+    matches = {name: token is not None and hmac.compare_digest(
+                   given, hashlib.sha256(token.encode()).digest())
+               for name, token in ((ADMIN, settings.admin_token),
+                                   (VIEWER, settings.viewer_token))}
+    granted = ADMIN if matches[ADMIN] else VIEWER if matches[VIEWER] else None
+    if granted is None:
+        log.warning("console: sign-in refused (not a console token) from %s",
                     request.remote_addr)
-        return render_template("sign_in.html", failed=True, next=next_path), 401
+        return form(failed=True, next=next_path), 401
+    log.info("console: signed in as %s from %s", granted, request.remote_addr)
     locale = session.get("locale")
     session.clear()
     session.permanent = True
-    session["role"] = "admin"
+    session["role"] = granted
     session["csrf"] = secrets.token_urlsafe(32)
     if locale:
         session["locale"] = locale
