@@ -171,17 +171,24 @@ def test_the_session_cookie_is_signed_httponly_strict_and_limited_to_the_console
     assert "Secure" in response.headers["Set-Cookie"]
 
 
-def test_a_session_from_a_server_with_another_token_is_not_accepted(app, workspace):
-    client = app.test_client()
-    sign_in(client)
-    other = console_app(workspace.root, admin_token="another-admin-token-987654321")
+def status_elsewhere(client, root, **settings) -> int:
+    """What a server with these settings answers to ``client``'s session cookie."""
+    other = console_app(root, **settings)
     try:
         elsewhere = other.test_client()
         cookie = client.get_cookie("recommender_console", path="/console")
         elsewhere.set_cookie(cookie.key, cookie.value, path="/console")
-        assert elsewhere.get("/console/").status_code == 303
+        return elsewhere.get("/console/").status_code
     finally:
         close(other)
+
+
+def test_a_session_from_a_server_with_another_token_is_not_accepted(app, workspace):
+    client = app.test_client()
+    sign_in(client)
+    assert status_elsewhere(client, workspace.root) == 200  # another worker, same token
+    assert status_elsewhere(client, workspace.root,
+                            admin_token="another-admin-token-987654321") == 303
 
 
 @pytest.mark.parametrize("target", ["//attacker.example/x", "https://attacker.example/",
@@ -410,14 +417,9 @@ def test_with_only_a_viewer_token_the_console_is_read_only(workspace):
 def test_a_new_viewer_token_ends_the_viewers_sessions(viewer_app, workspace):
     client = viewer_app.test_client()
     sign_in(client, VIEWER_TOKEN)
-    other = console_app(workspace.root, viewer_token="another-viewer-token-0000000001")
-    try:
-        elsewhere = other.test_client()
-        cookie = client.get_cookie("recommender_console", path="/console")
-        elsewhere.set_cookie(cookie.key, cookie.value, path="/console")
-        assert elsewhere.get("/console/").status_code == 303
-    finally:
-        close(other)
+    assert status_elsewhere(client, workspace.root, viewer_token=VIEWER_TOKEN) == 200
+    assert status_elsewhere(client, workspace.root,
+                            viewer_token="another-viewer-token-0000000001") == 303
 
 
 def test_a_wrong_token_names_neither_token_when_a_viewer_token_is_set(viewer_app):
