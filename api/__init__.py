@@ -119,7 +119,7 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
 
     slot = EngineSlot(engine, record, builder, settings.reload_poll_seconds, problem=trouble,
                       clean=functools.partial(without_paths, settings=settings),
-                      on_swap=on_swap)
+                      on_swap=on_swap, server_table=settings.server_table)
     metrics.set_model(None, slot.engine.model_version)
 
     app = Flask(__name__)

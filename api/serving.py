@@ -16,8 +16,9 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from recommender.engine import Engine
 from recommender.errors import ModelError, RecommenderError
@@ -41,7 +42,8 @@ class EngineSlot:
     def __init__(self, engine: Engine, record: ServingRecord, builder: EngineBuilder,
                  poll_seconds: float = 1.0, *, problem: str | None = None,
                  clean: Callable[[str], str] = str,
-                 on_swap: Callable[[str, str], None] = lambda previous, new: None):
+                 on_swap: Callable[[str, str], None] = lambda previous, new: None,
+                 server_table: Mapping[str, Any] | None = None):
         self._engine = engine
         self._record = record
         self._builder = builder
@@ -55,9 +57,11 @@ class EngineSlot:
         self._on_swap = on_swap
         #: Why this worker does not serve the published record, or None when it does.
         self.problem = problem
-        #: The ``[server]`` table of the files this worker started with: its settings, which
-        #: only a restart changes, whatever a later publication's files say.
-        self.server_table = self._server_table_of(record)
+        #: The ``[server]`` table this worker's settings were read from (by default, the one of
+        #: the files it starts with): only a restart changes it, whatever a later
+        #: publication's files say.
+        self.server_table = dict(server_table) if server_table is not None \
+            else self._server_table_of(record)
 
     @property
     def engine(self) -> Engine:

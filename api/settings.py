@@ -6,6 +6,7 @@ and point several workers at the same workspace without editing it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ class ServerSettings:
     :param request_timeout: seconds a client has to send a request's header, and again its
         body, before the connection is dropped (slow clients; see ``api/worker.py``).
     :param bind, workers, threads, timeout: gunicorn settings for ``recommender serve``.
+    :param server_table: the ``[server]`` table of ``config.toml`` as read (before the
+        environment), which only a restart changes; None when the settings were not read from
+        the workspace (the served files' table stands for it then).
     """
 
     root: Path
@@ -70,6 +74,7 @@ class ServerSettings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
     timeout: int = 30
+    server_table: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: str | Path, environ: Mapping[str, str] | None = None,
@@ -79,6 +84,7 @@ class ServerSettings:
         root = Path(environ.get("RECOMMENDER_DIR") or root)
         config_path = root / "config.toml"
         values: dict[str, Any] = {}
+        table: dict[str, Any] = {}
         if config_path.exists():
             try:
                 data = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -88,6 +94,7 @@ class ServerSettings:
             if not isinstance(server, dict):
                 raise ConfigError(str(config_path), "server", "must be a table")
             values.update(server)
+            table = dict(server)
             source = str(config_path)
         else:
             source = "<defaults>"
@@ -95,7 +102,7 @@ class ServerSettings:
             if environ.get(variable) and key != "dir":
                 values[key] = environ[variable]
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls._validated(root, values, source)
+        return dataclasses.replace(cls._validated(root, values, source), server_table=table)
 
     @classmethod
     def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:

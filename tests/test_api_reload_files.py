@@ -6,6 +6,8 @@ trained on) is refused with a 409 naming the file, and what was served keeps ser
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -198,6 +200,41 @@ def test_a_publication_that_changes_the_server_table_is_followed_and_logged(serv
             config.write_text(original, encoding="utf-8")
     assert reload(base)[0] == 200
     assert all("Upgrade pack: 5G, same SIM" not in upgrade_reasons(base) for _ in range(ASKS))
+
+
+def workers(arbiter: int) -> set[int]:
+    path = Path(f"/proc/{arbiter}/task/{arbiter}/children")
+    return {int(p) for p in path.read_text().split()}
+
+
+def test_a_worker_started_after_such_a_publication_keeps_the_servers_own_table(
+        sample_workspace, tmp_path):
+    """A worker gunicorn starts again (after a crash) runs with the settings the server
+    started with, not those of the files published since: it refuses the same reloads as
+    the others, and accepts them once the change is undone."""
+    ws = copy_workspace(sample_workspace, tmp_path / "ws")
+    config = ws.root / "config.toml"
+    original = config.read_text(encoding="utf-8")
+    env = {"RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN,
+           "RECOMMENDER_RELOAD_POLL_SECONDS": str(POLL_S)}
+    with serving(ws.root, tmp_path / "server.log", "--workers", "2", "--no-access-log",
+                 env=env) as (base, process):
+        config.write_text(original + "\n[server]\nthreads = 3\n", encoding="utf-8")
+        publish_from_disk(ws.root)
+        before = workers(process.pid)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(workers(process.pid) - {victim}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers(process.pid) - before) == 1, "the worker was not started again"
+        time.sleep(3)  # the new worker has booted and answers its share
+        answers = [reload(base) for _ in range(ASKS)]
+        assert {status for status, _ in answers} == {409}, answers
+        assert all("server.threads: changed since the server started" in problem["detail"]
+                   for _, problem in answers)
+        config.write_text(original, encoding="utf-8")
+        assert {reload(base)[0] for _ in range(ASKS)} == {200}
 
 
 def test_a_catalog_the_model_was_not_trained_on_is_refused(server):
