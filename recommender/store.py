@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -101,6 +102,8 @@ CREATE INDEX IF NOT EXISTS contacts_by_customer
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+#: Meta keys of :meth:`Store.shared_secret`.
+SECRET_PREFIX = "secret:"
 EVENT_KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events (event_key)"
 #: The feedback table's columns in order: older stores lack the last two until migrated.
 FEEDBACK_COLUMNS = ("event_id", "ts", "request_id", "product_id", "action", "customer_id",
@@ -575,6 +578,18 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    def shared_secret(self, name: str) -> bytes:
+        """32 random bytes every process on this store shares, made on first use and kept: a
+        key all workers agree on that is derived from nothing a user of the server holds."""
+        key = SECRET_PREFIX + name
+        value = self.meta(key)
+        if value is None:
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                           (key, secrets.token_hex(32)))
+                value = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return bytes.fromhex(value)
+
     @contextmanager
     def _maybe_transaction(self, db: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
         if db is not None:
@@ -681,14 +696,14 @@ class Store:
                      after: str | None = None) -> list[str]:
         """Customer ids in id order: those starting with ``prefix``, after ``after``, at most
         ``limit`` (one page of a listing; a range scan of the primary key)."""
-        sql = "SELECT id FROM customers WHERE id >= ? "
-        args: list[Any] = [prefix]
+        # One lower bound, so the scan starts there: the later of the prefix and ``after``.
+        if after is not None and after >= prefix:
+            sql, args = "SELECT id FROM customers WHERE id > ? ", [after]
+        else:
+            sql, args = "SELECT id FROM customers WHERE id >= ? ", [prefix]
         if prefix:
             sql += "AND id < ? "
             args.append(prefix + "\U0010ffff")
-        if after is not None:
-            sql += "AND id > ? "
-            args.append(after)
         sql += "ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"

@@ -5,6 +5,7 @@ a page or a log."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import http.cookiejar
 import json
 import re
@@ -20,6 +21,7 @@ from recommender.models import current_model_dir
 
 CUSTOMER = "C0000744"
 VIEWER_TOKEN = "viewer-token-for-the-channel-team-0042"
+COOKIE = "recommender_console"
 
 
 @pytest.fixture(scope="module")
@@ -431,3 +433,61 @@ def test_a_wrong_token_names_neither_token_when_a_viewer_token_is_set(viewer_app
     assert response.status_code == 401
     assert "That is not a token of this console." in text(response)
     assert VIEWER_TOKEN not in text(response) and ADMIN_TOKEN not in text(response)
+
+
+def forged(key: bytes, data: dict) -> str:
+    """A session cookie signed with ``key`` the way the console signs its own."""
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+
+    forger = Flask("forger")
+    forger.secret_key = key
+    return SecureCookieSessionInterface().get_signing_serializer(forger).dumps(data)
+
+
+def test_a_viewer_cannot_sign_an_admin_session_even_without_an_admin_token(workspace):
+    """The viewer holds a token the session key depends on; the key also needs the server's
+    own secret, kept in its store, which no token gives."""
+    from api.console.auth import session_key
+
+    app = console_app(workspace.root, admin_token=None, viewer_token=VIEWER_TOKEN)
+    try:
+        admin = {"role": "admin", "csrf": "x" * 20}
+        guesses = [hashlib.sha256(VIEWER_TOKEN.encode()).digest(),
+                   session_key(None, VIEWER_TOKEN, b""),
+                   session_key(None, VIEWER_TOKEN, VIEWER_TOKEN.encode()),
+                   hmac.new(("\0" + VIEWER_TOKEN).encode(), b"recommender console session v1",
+                            hashlib.sha256).digest()]
+        for key in guesses:
+            client = app.test_client()
+            client.set_cookie(COOKIE, forged(key, admin), path="/console")
+            assert client.get("/console/models/").status_code == 303
+        store = app.extensions["recommender"].slot.engine.store
+        real = session_key(None, VIEWER_TOKEN, store.shared_secret("console-session"))
+        client = app.test_client()  # the control: a cookie signed with the real key passes
+        client.set_cookie(COOKIE, forged(real, admin), path="/console")
+        assert client.get("/console/models/").status_code == 200
+    finally:
+        close(app)
+
+
+def test_every_worker_of_a_store_shares_the_session_secret(workspace):
+    first = console_app(workspace.root, viewer_token=VIEWER_TOKEN)
+    second = console_app(workspace.root, viewer_token=VIEWER_TOKEN)
+    try:
+        assert first.extensions["recommender-console"].secret_key == \
+            second.extensions["recommender-console"].secret_key
+    finally:
+        close(first)
+        close(second)
+
+
+def test_a_viewer_can_sign_in_again_as_admin(viewer_app):
+    client = viewer_app.test_client()
+    sign_in(client, VIEWER_TOKEN)
+    page = client.get("/console/sign-in?next=/models/")
+    assert page.status_code == 200 and 'name="token"' in text(page)
+    response = client.post("/console/sign-in", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page)), "next": "/models/"})
+    assert response.status_code == 303 and response.headers["Location"] == "/console/models/"
+    assert 'id="read-only"' not in text(client.get("/console/models/"))

@@ -367,6 +367,8 @@ def customers(ids: list[str], tier: str = "mid") -> list[tuple]:
     ({"after": "A2"}, ["B%1", "B_2", "Bz"]),
     ({"prefix": "B", "after": "B%1", "limit": 1}, ["B_2"]),
     ({"prefix": "C"}, []),
+    ({"prefix": "B", "after": "A5"}, ["B%1", "B_2", "Bz"]),
+    ({"prefix": "A", "after": "B"}, []),
 ])
 def test_customer_ids_pages_by_prefix_and_position(tmp_path: Path, kwargs, expected) -> None:
     with Store(tmp_path / "s.sqlite") as store:

@@ -15,6 +15,7 @@ needs the admin token (``RECOMMENDER_ADMIN_TOKEN``); without one the console is 
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +62,10 @@ def create_console(state: ServiceState) -> Flask:
     console.config.update(MAX_CONTENT_LENGTH=MAX_FORM_BYTES, TEMPLATES_AUTO_RELOAD=False)
     console.jinja_env.trim_blocks = True
     console.jinja_env.lstrip_blocks = True
-    auth.configure(console, state.settings.admin_token, state.settings.viewer_token)
+    store = state.slot.engine.store
+    auth.configure(console, state.settings.admin_token, state.settings.viewer_token,
+                   store.shared_secret("console-session") if store is not None
+                   else secrets.token_bytes(32))
     for module in (home, customers, catalog, tuning, models, live, reports):
         console.register_blueprint(module.blp)
     console.before_request(_choose_locale)

@@ -58,19 +58,23 @@ ADMIN, VIEWER = "admin", "viewer"
 #: (their ``action`` field; saving and deleting are other actions).
 VIEWER_POSTS: dict[str, frozenset[str] | None] = {
     "auth.sign_out": None,
+    "auth.sign_in": None,  # with the admin token, to change something
     "tuning.weights": frozenset({"dry_run"}),
     "tuning.post_new": frozenset({"dry_run"}),
     "tuning.post_edit": frozenset({"dry_run", "dry_run_delete"}),
 }
 
 
-def session_key(admin_token: str | None, viewer_token: str | None = None) -> bytes:
-    """The key sessions are signed with: derived from the tokens, so every worker agrees and
-    a new token ends every session; random (no session can be made) without a token."""
+def session_key(admin_token: str | None, viewer_token: str | None, secret: bytes) -> bytes:
+    """The key sessions are signed with: the server's ``secret`` (shared by its workers,
+    known to no user) with the tokens, so a new token ends every session and holding a
+    token, the viewer's say, is not enough to sign a session; random (no session can be made)
+    without a token."""
     if admin_token is None and viewer_token is None:
         return secrets.token_bytes(32)
-    material = "\0".join(t or "" for t in (admin_token, viewer_token)).encode()
-    return hmac.new(material, b"recommender console session v1", hashlib.sha256).digest()
+    tokens = "\0".join(t or "" for t in (admin_token, viewer_token)).encode()
+    return hmac.new(secret, b"recommender console session v2\0" + tokens,
+                    hashlib.sha256).digest()
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -80,10 +84,12 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         return bool(request.is_secure or app.config.get("SESSION_COOKIE_SECURE"))
 
 
-def configure(app: Flask, admin_token: str | None, viewer_token: str | None = None) -> None:
+def configure(app: Flask, admin_token: str | None, viewer_token: str | None,
+              secret: bytes) -> None:
     """Session settings and the guard that runs before every console view."""
     app.config.update(
-        SECRET_KEY=session_key(admin_token, viewer_token), SESSION_COOKIE_NAME=COOKIE_NAME,
+        SECRET_KEY=session_key(admin_token, viewer_token, secret),
+        SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_PATH="/console", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
@@ -166,7 +172,7 @@ def sign_in() -> Any:
     if settings.admin_token is None and settings.viewer_token is None:
         return form(disabled=True, next=next_path), 503
     if request.method == "GET":
-        if signed_in():
+        if signed_in() and not read_only():  # a viewer may sign in again, as admin
             return redirect(safe_next(next_path), 303)
         return form(next=next_path)
     given = hashlib.sha256(request.form.get("token", "").encode()).digest()
