@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
 import weakref
@@ -297,7 +296,7 @@ class AdaptiveStrategy(Strategy):
                 limit = max(MIN_CHUNK, min(self.max_rows_per_refresh, limit))
             try:
                 rows = store.feedback_since(self.position, limit, window_s=RESPONSE_WINDOW_S)
-            except (RecommenderError, sqlite3.Error) as e:
+            except RecommenderError as e:
                 log.warning("adaptive: cannot read the feedback log (%s: %s); serving the "
                             "statistics as they are", type(e).__name__, e)
                 self._due = started + max(self.refresh_seconds, 1.0)

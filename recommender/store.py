@@ -12,9 +12,10 @@ as :class:`StoreError` naming the file and the cause, never as a raw ``sqlite3``
 
 The engine, training, the reports and the console read and write through :class:`Store`'s
 methods, never its SQL, so a server database can take SQLite's place by providing the same
-methods. Two parts are SQLite's own: the CSV import and export (``recommender.csvimport``, on
-the connection and its transactions) and the quickstart's tour, which finds its example
-customers in the sample data by SQL.
+methods; database failures reach them as :class:`StoreError`. Two parts are SQLite's own: the
+CSV import and export (``recommender.csvimport``, on the connection and its transactions) and
+the quickstart's tour, which finds its example customers in the sample data by SQL.
+``tests/test_store_interface.py`` fails on any other code that runs SQL.
 """
 
 from __future__ import annotations
@@ -1073,7 +1074,16 @@ class Store:
         8 dismiss; it is 0 for impressions and for events without a customer. A reader resumes
         after the last rowid it read: feedback rows are never deleted and SQLite writes one
         transaction at a time, so rowids grow in commit order and each row is read once.
+
+        :raises StoreError: the store cannot be read (any database failure: a reader that
+            follows the log in the background keeps what it has and tries again).
         """
+        try:
+            return self._feedback_rows(window_s, rowid, limit)
+        except sqlite3.Error as e:
+            raise store_error(self.path, e, self.timeout_s) from e
+
+    def _feedback_rows(self, window_s: int, rowid: int, limit: int) -> list[tuple[Any, ...]]:
         return self.db.execute(
             "SELECT f.rowid, f.ts, f.product_id, f.action, f.customer_id, f.channel, f.moment, "
             "c.value_tier, c.persona, c.lifecycle, CASE WHEN f.action = 'impression' THEN 0 "

@@ -418,3 +418,14 @@ def test_unknown_value_names_the_first_outside_the_list(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="not a coded customer column: 'id; DROP"):
             store.unknown_value("id; DROP TABLE customers", ["x"])
         assert store.count("customers") == 3
+
+
+def test_a_log_reader_gets_a_store_error_naming_the_file_not_sqlite3s(tmp_path: Path) -> None:
+    """Readers that follow the feedback log in the background (the adaptive strategy) catch
+    the project's StoreError, whatever database is behind the store."""
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        store.db.execute("DROP TABLE customers")  # a damaged store
+        with pytest.raises(StoreError, match="no such table: customers") as caught:
+            store.feedback_since(0, 10)
+        assert str(path) in str(caught.value)
