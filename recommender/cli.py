@@ -162,6 +162,20 @@ def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | Non
         sys.exit(1)
 
 
+def _writable_folder(option: str, path: Path | None) -> None:
+    """Make the folder ``path`` is to be written in (a workspace's ``reports/`` on first use),
+    or refuse the option with the reason."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.BadParameter(f"cannot make the folder {path.parent}: {e.strerror or e}",
+                                 param_hint=option) from None
+    if not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write in {path.parent}", param_hint=option)
+
+
 def _activate_by_config(ws: Workspace) -> bool:
     """``[training] activate = true`` in config.toml: every training is served at once."""
     from .errors import ConfigError
@@ -422,6 +436,8 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
                                  param_hint="--k") from None
     if not cutoffs or min(cutoffs) < 1:
         raise click.BadParameter("each k must be at least 1", param_hint="--k")
+    for option, path in (("--json", json_file), ("--html", html_file)):
+        _writable_folder(option, path)  # before the run, not after it
     click.echo("loading ...", err=True)
     if csv_dir is not None and directory is None:
         raise click.UsageError("--from-csv needs --dir (the workspace whose catalog to use)")

@@ -211,7 +211,8 @@ def test_cli_contract_on_baskets(tmp_path):
     lines = [",".join(f"item{j}" for j in rng.choice(25, rng.integers(2, 7), replace=False))
              for _ in range(400)]
     baskets = write(tmp_path / "b.txt", "\n".join(lines) + "\n")
-    out, page = tmp_path / "r.json", tmp_path / "r.html"
+    # A workspace's reports/ folder does not exist until the first report: made on the way.
+    out, page = tmp_path / "reports" / "r.json", tmp_path / "reports" / "html" / "r.html"
     result = CliRunner().invoke(main, [
         "evaluate", "--input", str(baskets), "--input-format", "baskets", "--split", "random",
         "--test-fraction", "0.3", "--seed", "5", "--k", "3,5", "--strategies",
@@ -233,6 +234,9 @@ def test_cli_contract_on_baskets(tmp_path):
     (["--input", "{f}", "--strategies", "magic"], "unknown strategy"),
     (["--input", "{f}", "--moments", "transaction"], "needs the business"),
     (["--input", "{f}", "--param", "cf"], "STRATEGY.KEY=VALUE"),
+    (["--input", "{f}", "--json", "{f}/r.json"], "Invalid value for --json: cannot make the "
+                                                 "folder"),
+    (["--input", "{f}", "--html", "{f}/x/r.html"], "Invalid value for --html"),
 ])
 def test_cli_refuses_bad_options_clearly(tmp_path, args, message):
     f = write(tmp_path / "b.txt", "a,b\nb,c\na,c\na,b,c\n" * 20)
@@ -240,6 +244,8 @@ def test_cli_refuses_bad_options_clearly(tmp_path, args, message):
         a.replace("{f}", str(f)) for a in args]])
     assert result.exit_code != 0
     assert message in result.output
+    if "--json" in message or "--html" in message:
+        assert "loading" not in result.output  # refused before the run, not after it
 
 
 def test_project_csv_files_evaluate_exactly_like_the_store(sample_workspace, tmp_path):
