@@ -128,7 +128,7 @@ def get_audience(query: dict[str, Any], product_id: str) -> dict[str, Any]:
             (audience,) = target(engine.store, engine.catalog, engine.config, scorer,
                                  [product_id], top=query["top"],
                                  min_score=query.get("min_score"),
-                                 channel=query.get("channel"))
+                                 channel=query.get("channel"), locale=query.get("locale"))
         except TargetError as e:
             abort(422, message=str(e))
     return audience.to_dict()

@@ -393,6 +393,7 @@ class AudienceQuerySchema(StrictSchema):
     min_score = fields.Float(validate=validate.Range(0, 1), metadata={
         "description": "Only customers scoring at least this (a probability)."})
     channel = _enum(CHANNEL, "Only customers who can take it on this channel.")
+    locale = _enum(LOCALE, "Language of the reasons; the channel's default when absent.")
 
 
 class AudienceMemberSchema(Schema):

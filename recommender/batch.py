@@ -146,10 +146,12 @@ def batch(
     now: float | None = None,
     reasons: bool = True,
     progress: Callable[[int], None] | None = None,
+    locale: str | None = None,
 ) -> BatchResult:
     """Write the top ``k`` offers of every customer (or of ``ids``) for ``channel`` to ``out``.
 
     :param progress: told how many customers each finished page held.
+    :param locale: the reasons' language; default the channel's (``[locale]`` in config.toml).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k!r}")
@@ -187,8 +189,9 @@ def batch(
             row, rank = np.nonzero(valid)
             product = pick[row, rank]
             score = picked[row, rank]
-            why = strategy.reasons(data, row, product, score, config.locale(channel)) \
-                if reasons else [""] * len(row)
+            why = strategy.reasons(data, row, product, score,
+                                   locale or config.locale(channel)) if reasons \
+                else [""] * len(row)
             writer.write(
                 [
                     data.customers[row],

@@ -565,11 +565,14 @@ def _outbound_engine(ws: Workspace) -> Any:
               help="Leave out customers who cannot take it on this channel.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this .csv or .parquet file instead of standard output.")
+@click.option("--locale", default=None, type=click.Choice(LOCALES),
+              help="Language of the reasons [default: the channel's, config.toml [locale]].")
 @spark_options()
 @friendly_errors
 def target(directory: Path, products: tuple[str, ...], top: int | None,
            min_score: float | None, customers_file: Path | None, channel: str | None,
-           out: Path | None, engine_name: str, master: str, inputs: tuple[str, ...]) -> None:
+           out: Path | None, locale: str | None, engine_name: str, master: str,
+           inputs: tuple[str, ...]) -> None:
     """Rank the customers to offer a business to: eligible ones only, the contact policy
     respected, best first, with score, strategies and reasons."""
     from .attributes import declared_kinds
@@ -587,7 +590,8 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
 
         customers = spark_cli.ids_file(customers_file)
         audiences = spark_cli.target(ws, master, inputs, _products(products), ids=customers,
-                                     top=top, min_score=min_score, channel=channel)
+                                     top=top, min_score=min_score, channel=channel,
+                                     locale=locale)
     else:
         engine, scorer = _outbound_engine(ws)
         with engine:
@@ -602,7 +606,7 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
             with click.progressbar(length=total, label="  scoring", file=sys.stderr) as bar:
                 audiences = run_target(store, catalog, config, scorer, _products(products),
                                        top=top, min_score=min_score, customers=customers,
-                                       channel=channel, progress=bar.update)
+                                       channel=channel, progress=bar.update, locale=locale)
     rows = [row for audience in audiences for row in audience.rows()]
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in TARGET_COLUMNS]
     if out is None:
@@ -642,10 +646,13 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
                    "part files, a path or URI every executor reaches).")
 @click.option("--page", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Customers read, scored and written at a time (bounds memory).")
+@click.option("--locale", default=None, type=click.Choice(LOCALES),
+              help="Language of the reasons [default: the channel's, config.toml [locale]].")
 @spark_options()
 @friendly_errors
 def batch(directory: Path, channel: str, moment: str, k: int, customers_file: Path | None,
-          out: str, page: int, engine_name: str, master: str, inputs: tuple[str, ...]) -> None:
+          out: str, page: int, locale: str | None, engine_name: str, master: str,
+          inputs: tuple[str, ...]) -> None:
     """Next-best offers for every customer (or a file of ids) on one channel: top-k each,
     eligible and within the contact policy, for a front-end cache or an SMS send.
 
@@ -660,7 +667,7 @@ def batch(directory: Path, channel: str, moment: str, k: int, customers_file: Pa
         from .spark import cli as spark_cli
 
         result = spark_cli.batch(ws, master, inputs, out, ids=spark_cli.ids_file(
-            customers_file), channel=channel, moment=moment, k=k, page=page)
+            customers_file), channel=channel, moment=moment, k=k, page=page, locale=locale)
     else:
         engine, scorer = _outbound_engine(ws)
         with engine:
@@ -674,7 +681,8 @@ def batch(directory: Path, channel: str, moment: str, k: int, customers_file: Pa
             total = len(set(ids)) if ids is not None else store.count("customers")
             with click.progressbar(length=total, label="  customers", file=sys.stderr) as bar:
                 result = run_batch(store, catalog, config, scorer, Path(out), channel=channel,
-                                   moment=moment, k=k, ids=ids, page=page, progress=bar.update)
+                                   moment=moment, k=k, ids=ids, page=page, progress=bar.update,
+                                   locale=locale)
     click.echo(json.dumps({"out": result.path, "customers": result.customers,
                            "offers": result.offers, "without_offer": result.without_offer,
                            "seconds": round(result.seconds, 2)}))

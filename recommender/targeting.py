@@ -140,6 +140,7 @@ def target(
     page: int = DEFAULT_PAGE,
     now: float | None = None,
     progress: Callable[[int], None] | None = None,
+    locale: str | None = None,
 ) -> list[Audience]:
     """The eligible customers for each of ``products``, best first: the ``top`` best, or all
     scoring at least ``min_score`` (both: the best ``top`` of those).
@@ -147,6 +148,7 @@ def target(
     :param customers: only these stored ids, or these customers as arrays (a customers file
         read by :func:`read_customers`); default every stored customer.
     :param channel: leave out customers who cannot take it on this channel; None: on any.
+    :param locale: the reasons' language; default the channel's (``[locale]`` in config.toml).
     :raises UnknownProductError: a business is not in the catalog.
     """
     if top is None and min_score is None:
@@ -183,7 +185,8 @@ def target(
         offset += n
         if progress is not None:
             progress(n)
-    explain = _explainer(store, catalog, scorer, customers, config.locale(channel or ""))
+    explain = _explainer(store, catalog, scorer, customers,
+                         locale or config.locale(channel or ""))
     for j, audience in enumerate(audiences):
         scores, ids = best[j].ranked()
         audience.customers = ids.tolist()

@@ -40,6 +40,18 @@ def test_audience_lists_the_best_eligible_customers(client: FlaskClient, app: Fl
     assert body["scanned"] == 2000 and body["ineligible"] == expected.ineligible
 
 
+def test_the_reasons_speak_the_language_asked_and_nothing_else_changes(
+        client: FlaskClient) -> None:
+    answers = {locale: client.get(f"/v1/products/intl_roaming/audience?top=5&locale={locale}"
+                                  ).get_json() for locale in ("en", "zh-CN")}
+    english = ("likely to take it (", "customers like this one take it (", "taken by ")
+    assert all(c["reason"].startswith(english) for c in answers["en"]["customers"])
+    assert not any(c["reason"].startswith(english) for c in answers["zh-CN"]["customers"])
+    strip = [{k: v for k, v in c.items() if k != "reason"} for c in answers["en"]["customers"]]
+    assert strip == [{k: v for k, v in c.items() if k != "reason"}
+                     for c in answers["zh-CN"]["customers"]]
+
+
 def test_audience_defaults_and_min_score(client: FlaskClient) -> None:
     body = client.get("/v1/products/broadband/audience").get_json()
     assert body["count"] == 100
@@ -58,6 +70,7 @@ def test_audience_defaults_and_min_score(client: FlaskClient) -> None:
         ("/v1/products/broadband/audience?min_score=2", 422, "min_score"),
         ("/v1/products/broadband/audience?channel=fax", 422, "channel"),
         ("/v1/products/broadband/audience?tpo=3", 422, "tpo"),
+        ("/v1/products/broadband/audience?locale=fr", 422, "locale"),
     ],
 )
 def test_bad_audience_requests_are_problems(

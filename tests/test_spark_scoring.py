@@ -17,6 +17,9 @@ from recommender.spark.scoring import PartitionStore, PolicyLog
 from recommender.store import Store
 from recommender.workspace import Workspace
 
+#: How every outbound reason opens in English (a model, no driver, a take rate).
+ENGLISH = ("likely to take it (", "customers like this one take it (", "taken by ")
+
 
 def spark_args(tables: dict[str, Path]) -> list[str]:
     return ["--engine", "spark", "--master", MASTER, "--input", str(tables["parquet"])]
@@ -41,7 +44,8 @@ def read_rows(path: Path) -> dict[str, list]:
 def test_batch_on_spark_writes_the_local_offers(spark_trained: Workspace,
                                                sample_tables: dict[str, Path],
                                                tmp_path: Path, suffix: str) -> None:
-    args = ["batch", "--dir", str(spark_trained.root), "--channel", "sms", "--k", "3"]
+    args = ["batch", "--dir", str(spark_trained.root), "--channel", "sms", "--k", "3",
+            "--locale", "en"]  # not the workspace's default: the executors must be told
     local_out, spark_out = tmp_path / f"local{suffix}", tmp_path / f"spark{suffix}"
     local = json.loads(ok(*args, "--out", str(local_out)))
     on_spark = json.loads(ok(*args, "--out", str(spark_out), *spark_args(sample_tables)))
@@ -52,6 +56,8 @@ def test_batch_on_spark_writes_the_local_offers(spark_trained: Workspace,
     assert local["offers"] > 1000
     for column in ("customer_id", "rank", "product", "strategies", "reasons"):
         assert got[column] == expected[column], column
+    assert all(r.startswith(ENGLISH)
+               for r in got["reasons"])
     # Scores are float32 products of the same model; pages of another size may round the
     # last place differently.
     np.testing.assert_allclose(np.asarray(got["score"], float),
@@ -66,7 +72,7 @@ def test_target_on_spark_ranks_the_local_audience(spark_trained: Workspace,
         chosen = store.customer_ids()[::3]
     ids.write_text("id\n" + "\n".join(chosen) + "\nnobody\n")
     args = ["target", "--dir", str(spark_trained.root), "--product", "intl_sms,data_20gb",
-            "--top", "40", "--channel", "app", "--customers", str(ids)]
+            "--top", "40", "--channel", "app", "--customers", str(ids), "--locale", "en"]
     local_out, spark_out = tmp_path / "local.csv", tmp_path / "spark.csv"
     local = json.loads(invoke(*args, "--out", str(local_out)).stdout)
     on_spark = json.loads(invoke(*args, "--out", str(spark_out),
@@ -77,6 +83,8 @@ def test_target_on_spark_ranks_the_local_audience(spark_trained: Workspace,
     assert len(expected["customer_id"]) == 80
     for column in ("product", "rank", "customer_id", "strategies", "reasons"):
         assert got[column] == expected[column], column
+    assert all(r.startswith(ENGLISH)
+               for r in got["reasons"])
 
 
 def test_spark_scoring_refuses_a_customers_file_with_columns(spark_trained: Workspace,

@@ -374,6 +374,37 @@ def test_target_and_batch_commands(sample_workspace: Workspace, tmp_path: Path) 
     assert json.loads(result.stdout)["customers"] == 2000
 
 
+#: How every outbound reason opens in English (a model, no driver, a take rate).
+ENGLISH = ("likely to take it (", "customers like this one take it (", "taken by ")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_target_and_batch_write_reasons_in_the_language_asked(
+    sample_workspace: Workspace, tmp_path: Path, locale: str
+) -> None:
+    root = str(sample_workspace.root)
+    result = CliRunner().invoke(main, ["target", "--dir", root, "--product", "intl_roaming",
+                                       "--top", "3", "--locale", locale])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(result.stdout.splitlines()[:4]))
+    assert len(rows) == 3
+    assert all(r["reasons"].startswith(ENGLISH) == (locale == "en") for r in rows)
+    out = tmp_path / f"b-{locale}.csv"
+    result = CliRunner().invoke(main, ["batch", "--dir", root, "--channel", "sms", "--k", "1",
+                                       "--customers", str(ids_file(tmp_path)), "--out",
+                                       str(out), "--locale", locale])
+    assert result.exit_code == 0, result.output
+    offers = read_csv(out)
+    assert offers and all(r["reasons"].startswith(ENGLISH) == (locale == "en")
+                          for r in offers)
+
+
+def ids_file(folder: Path) -> Path:
+    path = folder / "ids.csv"
+    path.write_text("id\n" + "".join(f"C{i:07d}\n" for i in range(20)))
+    return path
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -381,6 +412,7 @@ def test_target_and_batch_commands(sample_workspace: Workspace, tmp_path: Path) 
         (["target", "--product", "broadband"], "give --top N or --min-score S"),
         (["target", "--product", "broadband", "--top", "0"], "--top"),
         (["batch", "--channel", "sms", "--out", "x.txt"], ".csv or .parquet"),
+        (["target", "--product", "broadband", "--top", "3", "--locale", "fr"], "--locale"),
     ],
 )
 def test_commands_explain_bad_input(

@@ -256,7 +256,7 @@ class SparkBatchResult:
 def batch_on_spark(spark: Any, ws: Workspace, sources: Mapping[str, TableSource],
                    out: str | Path, *, channel: str, moment: str = "query", k: int = 3,
                    ids: Sequence[str] | None = None, page: int = 10_000,
-                   now: float | None = None) -> SparkBatchResult:
+                   now: float | None = None, locale: str | None = None) -> SparkBatchResult:
     """``recommender.batch.batch`` on Spark: the offers of every customer of the tables (or
     of ``ids``) written by the executors as a folder of part files at ``out`` (a path, or a
     URI such as ``hdfs://...`` or ``s3a://...`` that every executor reaches)."""
@@ -298,7 +298,7 @@ def batch_on_spark(spark: Any, ws: Workspace, sources: Mapping[str, TableSource]
         with tempfile.TemporaryDirectory(prefix="recommender-batch-") as tmp:
             result = batch(store, engine.catalog, engine.config, scorer,
                            Path(tmp) / "part.parquet", channel=channel, moment=moment, k=k,
-                           page=page, now=now)
+                           page=page, now=now, locale=locale)
             counts["customers"].add(result.customers)
             counts["offers"].add(result.offers)
             counts["without_offer"].add(result.without_offer)
@@ -322,7 +322,7 @@ def target_on_spark(spark: Any, ws: Workspace, sources: Mapping[str, TableSource
                     products: Sequence[str], *, top: int | None = None,
                     min_score: float | None = None, ids: Sequence[str] | None = None,
                     channel: str | None = None, moment: str = "query", page: int = 10_000,
-                    now: float | None = None) -> list[Audience]:
+                    now: float | None = None, locale: str | None = None) -> list[Audience]:
     """``recommender.targeting.target`` on Spark: each partition's best for each business,
     merged on the driver (best score first, ties in id order, as locally)."""
     import pyarrow as pa
@@ -352,7 +352,7 @@ def target_on_spark(spark: Any, ws: Workspace, sources: Mapping[str, TableSource
         policy = PolicyLog(shipped.value.dismissals, shipped.value.contacts)
         audiences = target(policy, engine.catalog, engine.config, scorer, products, top=top,
                            min_score=min_score, customers=given, channel=channel,
-                           moment=moment, page=page, now=now)
+                           moment=moment, page=page, now=now, locale=locale)
         out: dict[str, list] = {name: [] for name in schema.names}
         for a in audiences:
             for column, value in (("product", a.product), ("customer_id", None),
