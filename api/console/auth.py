@@ -137,8 +137,8 @@ def guard() -> BaseResponse | None:
                                                                      expected.encode()):
             abort(400, description="csrf")
         if read_only() and not _viewer_may_post(request.endpoint):
-            log.warning("console: read-only session refused a change (%s) from %s",
-                        request.endpoint, request.remote_addr)
+            log.warning("console: read-only session refused a change: POST %s from %s",
+                        request.path, request.remote_addr)
             abort(403, description="read_only")
     return None
 
