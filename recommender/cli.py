@@ -162,18 +162,29 @@ def train(directory: Path, csv_dir: Path | None, activate: bool, only: str | Non
         sys.exit(1)
 
 
-def _writable_folder(option: str, path: Path | None) -> None:
-    """Make the folder ``path`` is to be written in (a workspace's ``reports/`` on first use),
-    or refuse the option with the reason."""
+def _writable_file(option: str, path: Path | None) -> None:
+    """Make the folder ``path`` is to be written in (a workspace's ``reports/`` on first use;
+    where a link points), or refuse the option with the reason."""
     if path is None:
         return
+    target = path.resolve()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise click.BadParameter(f"cannot make the folder {path.parent}: {e.strerror or e}",
+        raise click.BadParameter(f"cannot make the folder {target.parent}: {e.strerror or e}",
                                  param_hint=option) from None
-    if not os.access(path.parent, os.W_OK):
-        raise click.BadParameter(f"cannot write in {path.parent}", param_hint=option)
+    if target.is_dir():
+        raise click.BadParameter(f"{path} is a folder", param_hint=option)
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write {path}", param_hint=option)
+
+
+def _write_report(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
+    click.echo(f"wrote {path}", err=True)
 
 
 def _activate_by_config(ws: Workspace) -> bool:
@@ -436,11 +447,11 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
                                  param_hint="--k") from None
     if not cutoffs or min(cutoffs) < 1:
         raise click.BadParameter("each k must be at least 1", param_hint="--k")
-    for option, path in (("--json", json_file), ("--html", html_file)):
-        _writable_folder(option, path)  # before the run, not after it
-    click.echo("loading ...", err=True)
     if csv_dir is not None and directory is None:
         raise click.UsageError("--from-csv needs --dir (the workspace whose catalog to use)")
+    for option, path in (("--json", json_file), ("--html", html_file)):
+        _writable_file(option, path)  # before the run, not after it
+    click.echo("loading ...", err=True)
     if directory is not None:
         source = ev.from_workspace(directory, csv_dir)
     else:
@@ -480,11 +491,9 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
             result.online = ev.funnel(store)
     click.echo(ev.table(result))
     if json_file:
-        json_file.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-        click.echo(f"wrote {json_file}", err=True)
+        _write_report(json_file, json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     if html_file:
-        html_file.write_text(ev.html_report(result), encoding="utf-8")
-        click.echo(f"wrote {html_file}", err=True)
+        _write_report(html_file, ev.html_report(result))
 
 
 def _list_params(ctx: click.Context) -> None:

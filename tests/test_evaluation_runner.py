@@ -237,13 +237,16 @@ def test_cli_contract_on_baskets(tmp_path):
     (["--input", "{f}", "--json", "{f}/r.json"], "Invalid value for --json: cannot make the "
                                                  "folder"),
     (["--input", "{f}", "--html", "{f}/x/r.html"], "Invalid value for --html"),
+    (["--input", "{f}", "--json", "{d}"], "is a directory"),
+    (["--input", "{f}", "--from-csv", "{d}", "--json", "{d}/new/r.json"], "--from-csv needs"),
 ])
 def test_cli_refuses_bad_options_clearly(tmp_path, args, message):
     f = write(tmp_path / "b.txt", "a,b\nb,c\na,c\na,b,c\n" * 20)
     result = CliRunner().invoke(main, ["evaluate", "--input-format", "baskets", *[
-        a.replace("{f}", str(f)) for a in args]])
+        a.replace("{f}", str(f)).replace("{d}", str(tmp_path)) for a in args]])
     assert result.exit_code != 0
-    assert message in result.output
+    assert message.replace("{d}", str(tmp_path)) in result.output
+    assert not (tmp_path / "new").exists()  # nothing made for a run that was refused
     if "--json" in message or "--html" in message:
         assert "loading" not in result.output  # refused before the run, not after it
 

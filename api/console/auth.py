@@ -4,12 +4,13 @@ The token is asked once, in a form (field ``token``), and compared in constant t
 never written into a page, a redirect or a log. The admin token signs in with every right;
 the viewer token (``[server] viewer_token``) signs in read-only: every page, and dry runs,
 but no POST that saves, activates or rolls back (refused with 403 before the view runs).
-What the browser keeps is a session cookie signed with a key derived from the tokens
-(HMAC-SHA256), so every worker of the server accepts it and changing a token signs everyone
-out. The cookie is HttpOnly, SameSite=Strict,
-limited to ``/console``, Secure when the request came over HTTPS, and expires after
-:data:`SESSION_HOURS`. Every form carries a random per-session token that each POST must
-return; a POST without it, or from another origin, is refused before the view runs.
+What the browser keeps is a session cookie signed with a key derived from a random secret
+kept in the store (``Store.shared_secret``) and the tokens (HMAC-SHA256): every worker of the
+server accepts it, changing a token signs everyone out, and no token alone signs a session.
+The cookie is HttpOnly, SameSite=Strict, limited to ``/console``, Secure when the request came
+over HTTPS, and expires after :data:`SESSION_HOURS`. Every form carries a random per-session
+token that each POST must return; a POST without it, or from another origin, is refused
+before the view runs.
 """
 
 from __future__ import annotations
