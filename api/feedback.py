@@ -50,7 +50,7 @@ def writer_slots(threads: int) -> int:
 #: Body fields that identify an event, and the stored event's attribute for each.
 IDENTITY = {"request_id": "request_id", "product": "product", "action": "action",
             "customer_id": "customer_id", "channel": "channel", "moment": "moment",
-            "ts": "ts", "strategies": "strategies"}
+            "ts": "ts", "strategies": "strategies", "experiment": "experiment", "arm": "arm"}
 
 
 def _differences(body: dict[str, Any], stored: FeedbackEvent | None, sent: FeedbackEvent

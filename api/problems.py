@@ -50,8 +50,12 @@ def problem(status: int, detail: str, *, errors: Mapping[str, list[str]] | None 
     if errors:
         body["errors"] = {k: list(v) for k, v in errors.items()}
     body.update(extra)
-    response = Response(json.dumps(body, ensure_ascii=False), status=status,
-                        mimetype=PROBLEM_MIME)
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate the client sent, echoed in a field name
+        text = json.dumps(body)
+    response = Response(text, status=status, mimetype=PROBLEM_MIME)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

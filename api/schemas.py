@@ -7,6 +7,7 @@ loudly rather than be silently ignored.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from marshmallow import (
@@ -16,10 +17,12 @@ from marshmallow import (
     fields,
     post_load,
     validate,
+    validates,
     validates_schema,
 )
 
 from recommender.attributes import MAX_INLINE_ATTRIBUTES, NAME_PATTERN, value_problem
+from recommender.contact_policy import MAX_CLOCK_SKEW_S
 from recommender.context import Moment
 from recommender.store import EVENT_ID_PATTERN, MAX_ID_LENGTH, MAX_TAGS, text_problem
 
@@ -58,9 +61,20 @@ def _plain_text(value: str) -> bool:
     return True
 
 
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match. ``validate.Regexp`` uses ``re.match``, where ``$``
+    also matches before a final newline ("abc\\n" passed ``^[a-z]+$``); the document keeps the
+    ``^...$`` form that OpenAPI's ECMAScript patterns read."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 ID = [validate.Length(min=1, max=MAX_ID_LENGTH), _plain_text]
 MAX_HOLDINGS = 500
-EVENT_ID = validate.Regexp(f"^{EVENT_ID_PATTERN.pattern}$")
+EVENT_ID = FullMatch(f"^{EVENT_ID_PATTERN.pattern}$")
 #: A service event id: lower case, digits and underscores (``phone_lost``).
 EVENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
@@ -109,7 +123,7 @@ class CustomerSchema(StrictSchema):
         fields.String(validate=ID), validate=validate.Length(max=MAX_HOLDINGS),
         metadata={"description": "Businesses the customer holds now; replaces the stored list."})
     attributes = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(f"^{NAME_PATTERN.pattern}$")),
+        keys=fields.String(validate=FullMatch(f"^{NAME_PATTERN.pattern}$")),
         values=AttributeValue(), validate=validate.Length(max=MAX_INLINE_ATTRIBUTES),
         metadata={"description": "The operator's own attributes (name: number or text, at "
                                  f"most {MAX_INLINE_ATTRIBUTES}); each overrides the stored "
@@ -146,11 +160,11 @@ class RecommendationRequestSchema(StrictSchema):
     debug = StrictBoolean(metadata={
         "description": "Also return exclusions with reasons, per-strategy timings and errors "
                        "(false when absent)."})
-    request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"), metadata={
+    request_id = fields.String(validate=FullMatch(r"^[A-Za-z0-9._:-]{1,64}$"), metadata={
         "description": "Caller's id for this request; generated when absent."})
     locale = _enum(LOCALE, "Language of every sentence in the answer; the channel's default "
                             "(config.toml [locale]) when absent.")
-    event = fields.String(validate=validate.Regexp(EVENT_PATTERN), metadata={
+    event = fields.String(validate=FullMatch(EVENT_PATTERN), metadata={
         "description": "A service event the channel knows of (events.toml: phone_lost, "
                        "suspended, arrears, data_low, roaming_detected...): adds its service "
                        "guidance and businesses.", "example": "phone_lost"})
@@ -292,7 +306,7 @@ class CheckRequestSchema(StrictSchema):
     product = fields.String(required=True, validate=ID, metadata={
         "description": "The business about to be ordered."})
     locale = _enum(LOCALE, "Language of the sentences; the channel's default when absent.")
-    request_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"))
+    request_id = fields.String(validate=FullMatch(r"^[A-Za-z0-9._:-]{1,64}$"))
 
 
 class CheckResponseSchema(Schema):
@@ -321,6 +335,15 @@ class FeedbackRequestSchema(StrictSchema):
                        "``moment`` and ``ts`` with the experiments configured now."})
     arm = fields.String(validate=ID, metadata={
         "description": "The response's ``arm``, with ``experiment``."})
+
+    @validates("ts")
+    def _not_ahead(self, value: int, **kwargs: object) -> None:
+        ahead = value - time.time()
+        if ahead > MAX_CLOCK_SKEW_S:
+            hint = (" (milliseconds? send seconds)" if value > 10**12
+                    else ": send Unix time in seconds, UTC")
+            raise ValidationError(f"is {ahead:.0f} s ahead of the server's clock, at most "
+                                  f"{MAX_CLOCK_SKEW_S} s{hint}")
 
     @validates_schema
     def _experiment_and_arm(self, data: dict, **kwargs: object) -> None:
@@ -472,7 +495,7 @@ class ReadinessSchema(Schema):
 
 
 class ReloadRequestSchema(StrictSchema):
-    version = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"),
+    version = fields.String(validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"),
                             metadata={"description": "Model version folder; default CURRENT."})
 
 

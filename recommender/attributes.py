@@ -65,12 +65,18 @@ def value_problem(value: Any) -> str | None:
     if isinstance(value, bool):
         return "must be a number or a text, not true/false"
     if isinstance(value, int | float):
-        return None if math.isfinite(value) and abs(value) < 1e300 else "must be finite"
+        return (None if math.isfinite(value) and abs(value) < 1e300
+                else "must be a finite number below 1e300 in magnitude")
     if isinstance(value, str):
         if not value or len(value) > MAX_VALUE_LENGTH:
             return f"must be 1 to {MAX_VALUE_LENGTH} characters"
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             return "must not contain control characters"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "is not valid Unicode text (a lone surrogate)"
         return None
     return f"must be a number or a text, got {type(value).__name__}"
 

@@ -43,6 +43,9 @@ from .errors import ConfigError
 
 DAY = 86400
 WEEK = 7 * DAY
+#: How far ahead of this server's clock an event may be dated (another machine's clock, a
+#: client's): a response dated later has not happened yet and counts for nothing.
+MAX_CLOCK_SKEW_S = 300
 
 #: Exclusion codes the policy gives, by rule.
 SUPPRESSED = "policy_suppressed"
@@ -214,7 +217,7 @@ class ContactPolicy:
         per_business: dict[str, int] = {}
         for c in contacts:
             age = now - c.ts
-            if age >= WEEK:
+            if age >= WEEK or age < -MAX_CLOCK_SKEW_S:
                 continue
             per_business[c.product] = per_business.get(c.product, 0) + 1
             if c.channel == channel:
@@ -255,6 +258,8 @@ class ContactPolicy:
         cool_off = self.cool_off_days * DAY
         times: dict[str, list[int]] = {}
         for r in responses:
+            if r.ts > now + MAX_CLOCK_SKEW_S:
+                continue  # not happened yet: a clock far ahead, or an import dated later
             if r.action == "dismiss" and (self.across_channels or r.channel == channel):
                 times.setdefault(r.product, []).append(r.ts)
         out: dict[str, float] = {}

@@ -174,7 +174,7 @@ def _parse_event(entry: Any, position: int, catalog: Catalog, source: str) -> Se
     if not isinstance(entry, dict):
         raise EventsError(source, f"#{position}", "(event)", "must be a table")
     event_id = entry.get("id")
-    if not isinstance(event_id, str) or not ID_PATTERN.match(event_id):
+    if not isinstance(event_id, str) or not ID_PATTERN.fullmatch(event_id):
         raise EventsError(
             source,
             f"#{position}",
@@ -224,7 +224,7 @@ def _parse_event(entry: Any, position: int, catalog: Catalog, source: str) -> Se
         if bad:
             raise err(f"guidance.{bad[0]}", "unknown field")
         gid = item.get("id")
-        if not isinstance(gid, str) or not ID_PATTERN.match(gid):
+        if not isinstance(gid, str) or not ID_PATTERN.fullmatch(gid):
             raise err("guidance.id", f"must be lower case letters, digits and _, got {gid!r}")
 
         def gerr(field: str, message: str, gid: str = gid) -> EventsError:

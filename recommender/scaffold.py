@@ -200,7 +200,7 @@ def write_plugin(name: str, parent: Path) -> Path:
     :raises RecommenderError: a name that is not a lowercase identifier, or a folder that
         exists already (nothing is overwritten).
     """
-    if not NAME.match(name) or keyword.iskeyword(name):
+    if not NAME.fullmatch(name) or keyword.iskeyword(name):
         raise RecommenderError(f"plugin name {name!r}: use 1 to 40 lowercase letters, digits "
                                f"and underscores, starting with a letter")
     dash = name.replace("_", "-")

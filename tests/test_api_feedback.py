@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from api_support import check_problem
 
@@ -40,6 +42,7 @@ def test_a_retry_is_200_and_stored_once(app, client):
     ({"ts": 1764000001}, ["ts"]),
     ({"strategies": ["cf"]}, ["strategies"]),
     ({"request_id": "req-2"}, ["request_id"]),
+    ({"experiment": "other_test", "arm": "b"}, ["experiment", "arm"]),
 ])
 def test_an_event_id_reused_for_another_event_is_a_409_and_nothing_changes(
         app, client, change, fields):
@@ -78,6 +81,10 @@ def test_without_event_id_the_server_assigns_one(app, client):
     ({"event_id": "x" * 65}, "event_id"),
     ({"ts": -1}, "ts"),
     ({"ts": "yesterday"}, "ts"),
+    ({"ts": 2**41}, "ts"),                  # year 71654: would break the customer's answers
+    ({"ts": int(time.time()) + 3600}, "ts"),  # an hour ahead of the server's clock
+    ({"ts": int(time.time() * 1000)}, "ts"),  # milliseconds
+    ({"event_id": "fb-bad\n"}, "event_id"),
     ({"channel": "fax"}, "channel"),
     ({"moment": "never"}, "moment"),
     ({"strategies": "cf"}, "strategies"),
@@ -90,3 +97,15 @@ def test_invalid_feedback_is_a_422_and_nothing_is_stored(app, client, change, fi
     problem = check_problem(client.post("/v1/feedback", json=body), 422)
     assert field in problem["errors"]
     assert stored_ids(app) == before
+
+
+def test_feedback_dated_a_little_ahead_is_taken_far_ahead_is_explained(client):
+    """Another machine's clock may run a minute ahead; an hour is a client sending local time
+    or milliseconds, told what to send."""
+    ahead = client.post("/v1/feedback", json={**EVENT, "event_id": "fb-ahead",
+                                              "ts": int(time.time()) + 60})
+    assert ahead.status_code == 201
+    far = check_problem(client.post("/v1/feedback", json={
+        **EVENT, "event_id": "fb-far", "ts": int(time.time() * 1000)}), 422)
+    assert "ahead of the server's clock" in far["errors"]["ts"][0]
+    assert "milliseconds" in far["errors"]["ts"][0]

@@ -52,6 +52,16 @@ CASES = [
     ("lone surrogate", "/v1/recommendations",
      b'{"customer": {"id": "\\ud800"}, "channel": "app", "moment": "query"}',
      "application/json", 422, "customer.id"),
+    ("lone surrogate in a field name", "/v1/feedback", b'{"\\ud800": 1}', "application/json",
+     422, "\ud800"),
+    ("lone surrogate in an attribute name", "/v1/recommendations",
+     b'{"customer": {"id": "C0000042", "attributes": {"\\ud800": 1}}, "channel": "app", '
+     b'"moment": "query"}', "application/json", 422, "customer.attributes"),
+    ("lone surrogate in an attribute value", "/v1/recommendations",
+     b'{"customer": {"id": "C0000042", "attributes": {"plan": "\\udc00"}}, "channel": "app", '
+     b'"moment": "query"}', "application/json", 422, "customer.attributes"),
+    ("request id ending in a newline", "/v1/recommendations",
+     raw({**GOOD, "request_id": "abc\n"}), "application/json", 422, "request_id"),
     ("NUL in an id", "/v1/recommendations", raw({**GOOD, "customer": {"id": "C\u0000"}}),
      "application/json", 422, "customer.id"),
     ("SQL in the customer id", "/v1/recommendations",

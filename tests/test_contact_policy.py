@@ -109,6 +109,18 @@ def test_two_dismissals_suppress_on_every_channel_and_only_for_that_customer(eng
     assert shown(ask(engine, "C0000011", channel="app")) == other_before
 
 
+def test_refusals_dated_ahead_of_the_clock_neither_suppress_nor_break_the_answer(engine):
+    """Two dismissals an import dated in year 9999 (or a client's clock far ahead) have not
+    happened yet: the customer is served as before, on every channel."""
+    customer = "C0000012"
+    before = shown(ask(engine, customer))
+    for days in (3 * 10**6, 3 * 10**6 + 1):  # past year 10000, a day apart
+        respond(engine, customer, before[0], "dismiss", ago=-days * DAY)
+    for channel in ("hotline", "app"):
+        assert before[0] not in policy_codes(ask(engine, customer, channel=channel)), channel
+    assert shown(ask(engine, customer)) == before
+
+
 def test_failure_moment_alternatives_are_exempt(engine):
     customer = "C0000020"
     result = ask(engine, customer, moment="failure", product="plan_5g_newsim",
@@ -185,6 +197,10 @@ def shown_at(product, hours_ago, channel="app"):
     ([dismiss("a", 31), dismiss("a", 40)], {}),                     # cooled off (30 days)
     ([dismiss("a", 29), dismiss("a", 40)], {"a": SUPPRESSED}),      # still cooling off
     ([dismiss("svc", 1), dismiss("svc", 2)], {"svc": SUPPRESSED}),  # services too
+    ([dismiss("a", -1), dismiss("a", -2)], {}),                     # dated ahead: not yet
+    ([dismiss("a", 1), dismiss("a", -2)], {}),
+    ([dismiss("a", 1), dismiss("a", -60 / 86400)], {"a": SUPPRESSED}),  # within clock skew
+    ([dismiss("a", -10**7), dismiss("a", -10**7 - 1)], {}),         # past year 9999
 ])
 def test_suppression_window_and_cool_off(responses, expected):
     assert decide(ContactPolicy(), responses) == expected
@@ -227,6 +243,9 @@ ALL_CAPPED = {"a": CHANNEL_DAY_CAP, "b": CHANNEL_DAY_CAP, "c": CHANNEL_DAY_CAP}
     (ContactPolicy(max_per_business_week=2), [shown_at("a", 1), shown_at("a", 100, "web")],
      {"a": BUSINESS_WEEK_CAP}),
     (ContactPolicy(max_per_business_week=2), [shown_at("a", 1), shown_at("a", 200)], {}),
+    (ContactPolicy(max_per_channel_day=1), [shown_at("a", -2)],  # dated ahead: not yet
+     {"b": CHANNEL_DAY_CAP, "c": CHANNEL_DAY_CAP}),
+    (ContactPolicy(max_per_channel_day=1), [shown_at("a", -0.01)], ALL_CAPPED),
 ])
 def test_caps_leave_services_alone(policy, responses, expected):
     assert decide(policy, responses) == expected

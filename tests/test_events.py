@@ -34,6 +34,7 @@ def test_the_sample_events_load_against_the_sample_catalog(catalog) -> None:
     ("change", "where", "message"),
     [
         ({"id": "Phone Lost"}, "event '#1', field 'id'", "lower case"),
+        ({"id": "phone_lost\n"}, "event '#1', field 'id'", "lower case"),
         (
             {"recommend": [{"product": "no_such", "reason": "x"}]},
             "field 'recommend'",

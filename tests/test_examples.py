@@ -49,6 +49,7 @@ def test_a_scaffolded_plugin_passes_its_own_tests(tmp_path: Path) -> None:
     ("Bad-Name", "plugin name 'Bad-Name': use 1 to 40 lowercase letters"),
     ("class", "plugin name 'class'"),
     ("9lives", "plugin name '9lives'"),
+    ("lives\n", "use 1 to 40 lowercase letters"),
     ("x" * 41, "use 1 to 40 lowercase letters"),
 ])
 def test_a_bad_plugin_name_is_refused_and_nothing_written(tmp_path, name, message) -> None:

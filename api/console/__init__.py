@@ -96,7 +96,10 @@ def utc(ts: int | float | None) -> str:
     """A unix time as the pages show it."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):  # a row dated past year 9999
+        return str(ts)
 
 
 def _template_helpers() -> dict[str, Any]:
