@@ -10,6 +10,7 @@ so memory follows the page size, not the customer base.
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,21 +51,12 @@ class OfferWriter:
         self.columns = tuple(columns)
         self.types = tuple(types)
         self.rows = 0
-        suffix = self.path.suffix.lower()
-        if suffix not in (".csv", ".parquet"):
-            raise OutputError(f"{self.path}: the output must end in .csv or .parquet")
-        if not self.path.parent.is_dir():
-            raise OutputError(f"{self.path}: the folder {self.path.parent} does not exist")
-        self._parquet = suffix == ".parquet"
+        self.check(self.path)
+        self._parquet = self.path.suffix.lower() == ".parquet"
         if self._parquet:
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise OutputError(
-                    f"{self.path}: Parquet output needs pyarrow "
-                    f"(pip install 'recommender[parquet]')"
-                ) from None
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
             kinds = {"str": pa.string(), "int": pa.int32(), "float": pa.float32()}
             self._schema = pa.schema(
                 [(c, kinds[t]) for c, t in zip(self.columns, self.types, strict=True)]
@@ -74,6 +66,28 @@ class OfferWriter:
             self._file = self.path.open("w", encoding="utf-8", newline="")
             self._writer = csv.writer(self._file)
             self._writer.writerow(self.columns)
+
+    @staticmethod
+    def check(path: Path) -> None:
+        """Refuse ``path`` before any work is spent on what it is to hold: a format other than
+        CSV or Parquet, Parquet without pyarrow, a missing or unwritable folder, a folder."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise OutputError(f"{path}: the output must end in .csv or .parquet")
+        if not path.parent.is_dir():
+            raise OutputError(f"{path}: the folder {path.parent} does not exist")
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder")
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise OutputError(f"{path}: cannot be written here")
+        if suffix == ".parquet":
+            try:
+                import pyarrow  # noqa: F401
+                import pyarrow.parquet  # noqa: F401
+            except ImportError:
+                raise OutputError(f"{path}: Parquet output needs pyarrow "
+                                  f"(pip install 'recommender[parquet]')") from None
 
     def write(self, columns: Sequence[Sequence[Any]]) -> None:
         """Append rows given column by column (equal lengths)."""

@@ -306,6 +306,7 @@ def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
     check_engine(engine_name, inputs=inputs, needs_input=False)
     if engine_name == "local" and (baskets_file is None) == (directory is None):
         raise click.UsageError("give exactly one of --baskets FILE or --dir DIR")
+    _writable_file("--out", out)  # before the mining, not after it
     t0 = time.perf_counter()
     if engine_name == "spark":
         baskets = None
@@ -335,8 +336,11 @@ def rules(baskets_file: Path | None, directory: Path | None, min_support: float,
     if out is None:
         _write_rules(found, sys.stdout, fmt)
     else:
-        with out.open("w", encoding="utf-8", newline="") as f:
-            _write_rules(found, f, fmt)
+        try:
+            with out.open("w", encoding="utf-8", newline="") as f:
+                _write_rules(found, f, fmt)
+        except OSError as e:
+            raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
     _progress(f"{len(found)} rules from {n_baskets} baskets in "
               f"{time.perf_counter() - t0:.2f} s")
 
@@ -591,6 +595,8 @@ def target(directory: Path, products: tuple[str, ...], top: int | None,
 
     if top is None and min_score is None:
         raise click.UsageError("give --top N or --min-score S (or both)")
+    if out is not None:
+        OfferWriter.check(out)  # before the scoring, not after it
     ws = Workspace(directory)
     t0 = time.perf_counter()
     check_engine(engine_name, inputs=inputs)

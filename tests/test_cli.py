@@ -122,6 +122,18 @@ def test_rules_bad_arguments(args, fragment) -> None:
     assert result.returncode != 0 and fragment in result.stderr
 
 
+def test_rules_refuses_an_output_it_cannot_write_before_mining(sample_workspace: Workspace,
+                                                                 tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("kept\n")
+    result = run("rules", "--dir", str(sample_workspace.root), "--min-support", "0.01",
+                 "--out", str(blocker / "rules.csv"), check=False)
+    assert result.returncode == 2, result.stderr
+    assert "--out" in result.stderr and "cannot make the folder" in result.stderr
+    assert "rules from" not in result.stderr and "Traceback" not in result.stderr
+    assert blocker.read_text() == "kept\n"
+
+
 def test_import_reports_the_bad_row_and_keeps_the_store(sample_workspace: Workspace,
                                                         tmp_path: Path) -> None:
     ws = tmp_path / "ws"

@@ -326,6 +326,19 @@ def test_batch_refuses_outputs_it_cannot_write(
         )
 
 
+@pytest.mark.parametrize(("name", "message"), [
+    ("out.txt", ".csv or .parquet"), ("missing/out.csv", "does not exist")])
+def test_target_refuses_an_output_it_cannot_write_before_scoring(
+    sample_workspace: Workspace, tmp_path: Path, name: str, message: str
+) -> None:
+    result = CliRunner().invoke(main, ["target", "--dir", str(sample_workspace.root),
+                                       "--product", "intl_roaming", "--top", "3",
+                                       "--out", str(tmp_path / name)])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert "scoring" not in result.output and result.exception is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_target_and_batch_commands(sample_workspace: Workspace, tmp_path: Path) -> None:
     runner = CliRunner()
     root = str(sample_workspace.root)
