@@ -346,7 +346,7 @@ class Store:
                     check_same_thread=False,
                 )
                 try:
-                    conn.execute("PRAGMA journal_mode=WAL")
+                    self._enter_wal(conn)
                     conn.execute("PRAGMA synchronous=FULL")
                     conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
                     # The B-trees' inner pages stay cached: a request's lookups of one
@@ -590,6 +590,21 @@ class Store:
                            (key, secrets.token_hex(32)))
                 value = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
         return bytes.fromhex(value)
+
+    def _enter_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to write-ahead logging (once per file; a no-op after). The switch
+        fails at once, without SQLite's busy wait, while another connection holds the file:
+        several workers opening a new or older store together. It is retried for up to
+        ``timeout_s``."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     @contextmanager
     def _maybe_transaction(self, db: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:

@@ -289,6 +289,32 @@ def test_a_store_without_event_keys_is_migrated_on_open(tmp_path: Path) -> None:
         assert store.count("events") == 3
 
 
+@pytest.mark.parametrize("older", [False, True], ids=["new store", "older store"])
+def test_workers_opening_a_store_together_all_open_it(tmp_path: Path, older: bool) -> None:
+    """The switch to write-ahead logging fails at once, without SQLite's busy wait, while
+    another connection holds the file: one opener in a few dozen failed when four raced."""
+    for round_ in range(25):
+        path = tmp_path / f"store-{round_}.sqlite"
+        if older:
+            with sqlite3.connect(path) as db:
+                db.executescript(OLD_EVENTS)
+        failures: list[str] = []
+
+        def open_it(path: Path = path, failures: list[str] = failures) -> None:
+            try:
+                with Store(path) as store:
+                    store.count("events")
+            except StoreError as e:
+                failures.append(str(e))
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == [], (round_, failures)
+
+
 # -- the shared id rule -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "problem"), [
