@@ -101,6 +101,11 @@ CREATE TABLE IF NOT EXISTS contacts (
 CREATE INDEX IF NOT EXISTS contacts_by_customer
     ON contacts (customer_id, ts, product_id, channel);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    seen REAL NOT NULL
+);
 """
 
 #: Meta keys of :meth:`Store.shared_secret`.
@@ -590,6 +595,43 @@ class Store:
                            (key, secrets.token_hex(32)))
                 value = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
         return bytes.fromhex(value)
+
+    # -- console sessions: kept here so signing out ends a session on every worker ----------
+
+    #: A session's last use is written at most this often (s): a page view seldom writes.
+    SESSION_TOUCH_S = 60.0
+
+    def open_console_session(self, role: str, *, now: float, idle_s: float) -> str:
+        """A new console session with ``role``: its random id. Sessions idle for more than
+        ``idle_s`` are dropped on the way."""
+        session_id = secrets.token_urlsafe(32)
+        with self.transaction() as db:
+            db.execute("DELETE FROM console_sessions WHERE seen < ?", (now - idle_s,))
+            db.execute("INSERT INTO console_sessions VALUES (?, ?, ?)", (session_id, role, now))
+        return session_id
+
+    def console_session_role(self, session_id: str, *, now: float, idle_s: float
+                             ) -> str | None:
+        """The role of an open session used within ``idle_s``, marked used now; None for a
+        session signed out, idle too long, or never opened."""
+        row = self.db.execute("SELECT role, seen FROM console_sessions WHERE id = ?",
+                              (session_id,)).fetchone()
+        if row is None or row[1] < now - idle_s:
+            return None
+        if now - row[1] > self.SESSION_TOUCH_S:
+            try:
+                with self.busy_timeout(0.2), self.transaction() as db:
+                    db.execute("UPDATE console_sessions SET seen = ? WHERE id = ?",
+                               (now, session_id))
+            except StoreError:  # busy with an import: the next page view marks it
+                pass
+        return row[0]
+
+    def close_console_session(self, session_id: str) -> bool:
+        """End a console session; False if it was not open."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM console_sessions WHERE id = ?",
+                              (session_id,)).rowcount == 1
 
     def _enter_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to write-ahead logging (once per file; a no-op after). The switch

@@ -9,6 +9,7 @@ import hmac
 import http.cookiejar
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -208,6 +209,53 @@ def test_sign_out_ends_the_session(app):
     csrf = sign_in(client)
     assert client.post("/console/sign-out", data={"csrf_token": csrf}).status_code == 303
     assert client.get(f"/console/customers/{CUSTOMER}").status_code == 303
+
+
+def test_a_copy_of_a_signed_out_cookie_opens_nothing_on_any_worker(app, workspace):
+    """The cookie is still validly signed after sign-out; the server's record of its session
+    is gone, here and on another worker of the same store, and its form token does nothing."""
+    client = app.test_client()
+    csrf = sign_in(client)
+    copied = client.get_cookie(COOKIE, path="/console").value
+    other = app.test_client()
+    sign_in(other)  # another browser, left signed in
+    assert client.post("/console/sign-out", data={"csrf_token": csrf}).status_code == 303
+    replay = app.test_client()
+    replay.set_cookie(COOKIE, copied, path="/console")
+    assert replay.get("/console/models/").status_code == 303
+    before = current_model_dir(workspace.root / "models")
+    response = replay.post("/console/models/activate", data={"csrf_token": csrf,
+                                                             "version": "anything"})
+    assert response.status_code == 303 and "/sign-in" in response.headers["Location"]
+    assert current_model_dir(workspace.root / "models") == before
+    assert status_elsewhere(replay, workspace.root) == 303
+    assert other.get("/console/models/").status_code == 200
+    assert status_elsewhere(other, workspace.root) == 200
+
+
+def test_signing_in_again_ends_the_session_it_replaces(viewer_app):
+    """A viewer signing in as admin: the viewer's cookie, copied before, opens nothing."""
+    client = viewer_app.test_client()
+    sign_in(client, VIEWER_TOKEN)
+    first = client.get_cookie(COOKIE, path="/console").value
+    page = client.get("/console/sign-in")
+    assert client.post("/console/sign-in", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page))}).status_code == 303
+    replay = viewer_app.test_client()
+    replay.set_cookie(COOKIE, first, path="/console")
+    assert replay.get("/console/").status_code == 303
+    assert client.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["/%0d%0aX", "/models/%0aSet-Cookie:%20x=1", "/\tx"])
+def test_a_next_with_control_characters_still_signs_in(app, target):
+    client = app.test_client()
+    page = client.get("/console/sign-in")
+    response = client.post("/console/sign-in", data={
+        "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(page)),
+        "next": urllib.parse.unquote(target).replace("\\t", "\t")})
+    assert response.status_code == 303 and response.headers["Location"] == "/console/"
+    assert client.get("/console/models/").status_code == 200
 
 
 def test_without_an_admin_token_the_console_is_off(workspace):
@@ -452,7 +500,9 @@ def test_a_viewer_cannot_sign_an_admin_session_even_without_an_admin_token(works
 
     app = console_app(workspace.root, admin_token=None, viewer_token=VIEWER_TOKEN)
     try:
-        admin = {"role": "admin", "csrf": "x" * 20}
+        store = app.extensions["recommender"].slot.engine.store
+        admin = {"sid": store.open_console_session("admin", now=time.time(), idle_s=3600),
+                 "role": "admin", "csrf": "x" * 20}
         guesses = [hashlib.sha256(VIEWER_TOKEN.encode()).digest(),
                    session_key(None, VIEWER_TOKEN, b""),
                    session_key(None, VIEWER_TOKEN, VIEWER_TOKEN.encode()),
@@ -462,7 +512,6 @@ def test_a_viewer_cannot_sign_an_admin_session_even_without_an_admin_token(works
             client = app.test_client()
             client.set_cookie(COOKIE, forged(key, admin), path="/console")
             assert client.get("/console/models/").status_code == 303
-        store = app.extensions["recommender"].slot.engine.store
         real = session_key(None, VIEWER_TOKEN, store.shared_secret("console-session"))
         client = app.test_client()  # the control: a cookie signed with the real key passes
         client.set_cookie(COOKIE, forged(real, admin), path="/console")

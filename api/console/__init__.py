@@ -65,7 +65,7 @@ def create_console(state: ServiceState) -> Flask:
     store = state.slot.engine.store
     auth.configure(console, state.settings.admin_token, state.settings.viewer_token,
                    store.shared_secret("console-session") if store is not None
-                   else secrets.token_bytes(32))
+                   else secrets.token_bytes(32), store)
     for module in (home, customers, catalog, tuning, models, live, reports):
         console.register_blueprint(module.blp)
     console.before_request(_choose_locale)

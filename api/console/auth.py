@@ -7,6 +7,8 @@ but no POST that saves, activates or rolls back (refused with 403 before the vie
 What the browser keeps is a session cookie signed with a key derived from a random secret
 kept in the store (``Store.shared_secret``) and the tokens (HMAC-SHA256): every worker of the
 server accepts it, changing a token signs everyone out, and no token alone signs a session.
+The cookie holds a random session id; the role is the server's record of it
+(:mod:`api.console.sessions`), so signing out ends the session even for a copy of the cookie.
 The cookie is HttpOnly, SameSite=Strict, limited to ``/console``, Secure when the request came
 over HTTPS, and expires after :data:`SESSION_HOURS`. Every form carries a random per-session
 token that each POST must return; a POST without it, or from another origin, is refused
@@ -28,6 +30,8 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -39,8 +43,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from recommender.errors import ContextError
 from recommender.i18n import parse_locale
+from recommender.store import Store
 
 from ..state import service
+from .sessions import ConsoleSessions
 
 log = logging.getLogger("recommender.console")
 
@@ -85,9 +91,14 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         return bool(request.is_secure or app.config.get("SESSION_COOKIE_SECURE"))
 
 
+#: Where the console app keeps its :class:`ConsoleSessions`.
+SESSIONS_KEY = "recommender-console-sessions"
+
+
 def configure(app: Flask, admin_token: str | None, viewer_token: str | None,
-              secret: bytes) -> None:
+              secret: bytes, store: Store | None) -> None:
     """Session settings and the guard that runs before every console view."""
+    app.extensions[SESSIONS_KEY] = ConsoleSessions(store, SESSION_HOURS * 3600)
     app.config.update(
         SECRET_KEY=session_key(admin_token, viewer_token, secret),
         SESSION_COOKIE_NAME=COOKIE_NAME,
@@ -99,10 +110,17 @@ def configure(app: Flask, admin_token: str | None, viewer_token: str | None,
     app.register_blueprint(blp)
 
 
+def sessions() -> ConsoleSessions:
+    return current_app.extensions[SESSIONS_KEY]
+
+
 def role() -> str | None:
-    """The session's role (:data:`ADMIN` or :data:`VIEWER`), None when not signed in."""
-    value = session.get("role")
-    return value if value in (ADMIN, VIEWER) else None
+    """The session's role (:data:`ADMIN` or :data:`VIEWER`), None when not signed in: the
+    server's record of the cookie's session id, looked up once per request."""
+    if "console_role" not in g:
+        value = sessions().role(session.get("sid"))
+        g.console_role = value if value in (ADMIN, VIEWER) else None
+    return g.console_role
 
 
 def signed_in() -> bool:
@@ -153,7 +171,8 @@ def _viewer_may_post(endpoint: str) -> bool:
 
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a path inside the console, else its home."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (value and value.startswith("/") and not value.startswith("//") and "\\" not in value
+            and value.isprintable()):
         parts = urlsplit(value)
         if not parts.scheme and not parts.netloc:
             return request.script_root + value
@@ -189,9 +208,11 @@ def sign_in() -> Any:
         return form(failed=True, next=next_path), 401
     log.info("console: signed in as %s from %s", granted, request.remote_addr)
     locale = session.get("locale")
+    sessions().close(session.get("sid"))  # signing in again ends the session it replaces
     session.clear()
     session.permanent = True
-    session["role"] = granted
+    session["sid"] = sessions().open(granted)
+    g.console_role = granted
     session["csrf"] = secrets.token_urlsafe(32)
     if locale:
         session["locale"] = locale
@@ -200,6 +221,8 @@ def sign_in() -> Any:
 
 @blp.route("/sign-out", methods=["POST"])
 def sign_out() -> Response:
+    """End the session on the server too: a copy of the cookie opens nothing afterwards."""
+    sessions().close(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.sign_in"), 303)
 
