@@ -18,7 +18,7 @@ import click
 
 from .context import CHANNEL_IDS, FailureReason, Moment
 from .engine import RecommendationRequest
-from .errors import RecommenderError
+from .errors import ConfigError, RecommenderError
 from .i18n import LOCALES
 from .spark.cli import check_engine, spark_options
 from .workspace import DEFAULT_DIR, Workspace
@@ -189,8 +189,6 @@ def _write_report(path: Path, text: str) -> None:
 
 def _activate_by_config(ws: Workspace) -> bool:
     """``[training] activate = true`` in config.toml: every training is served at once."""
-    from .errors import ConfigError
-
     training = ws.config().raw.get("training", {})
     unknown = set(training) - {"activate"}
     if unknown:
@@ -449,7 +447,9 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
     except ValueError:
         raise click.BadParameter(f"not a comma-separated list of integers: {ks!r}",
                                  param_hint="--k") from None
-    if not cutoffs or min(cutoffs) < 1:
+    if not cutoffs:
+        raise click.BadParameter("give at least one cutoff, as in 5,10", param_hint="--k")
+    if min(cutoffs) < 1:
         raise click.BadParameter("each k must be at least 1", param_hint="--k")
     if csv_dir is not None and directory is None:
         raise click.UsageError("--from-csv needs --dir (the workspace whose catalog to use)")
@@ -486,6 +486,11 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
                                  ks=cutoffs, moments=[m.strip() for m in moments.split(",")],
                                  bootstrap_samples=bootstrap, seed=seed, max_users=max_users,
                                  plugin_manager=plugin_manager, progress=progress)
+    except ConfigError as e:
+        if e.key not in {"strategies." + p.partition("=")[0].strip() for p in params}:
+            raise
+        raise click.BadParameter(f"{e.key.removeprefix('strategies.')}: {e.message}",
+                                 param_hint="--param") from None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--strategies/--moments") from None
     for bar in bars.values():

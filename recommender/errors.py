@@ -49,6 +49,7 @@ class ConfigError(RecommenderError, ValueError):
     def __init__(self, source: str, key: str, message: str):
         self.source = source
         self.key = key
+        self.message = message
         super().__init__(f"{source}, {key}: {message}")
 
 

@@ -234,6 +234,11 @@ def test_cli_contract_on_baskets(tmp_path):
     (["--input", "{f}", "--strategies", "magic"], "unknown strategy"),
     (["--input", "{f}", "--moments", "transaction"], "needs the business"),
     (["--input", "{f}", "--param", "cf"], "STRATEGY.KEY=VALUE"),
+    (["--input", "{f}", "--k", ","], "Invalid value for --k: give at least one cutoff"),
+    (["--input", "{f}", "--param", "cf.factors=abc"],
+     "Invalid value for --param: cf.factors: factors must be an integer >= 1, got 'abc'"),
+    (["--input", "{f}", "--param", "association.min_support=-1"],
+     "Invalid value for --param: association.min_support:"),
     (["--input", "{f}", "--json", "{f}/r.json"], "Invalid value for --json: cannot make the "
                                                  "folder"),
     (["--input", "{f}", "--html", "{f}/x/r.html"], "Invalid value for --html"),
