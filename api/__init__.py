@@ -38,6 +38,7 @@ from recommender.workspace import DEFAULT_DIR, Workspace
 from . import (
     admin,
     checks,
+    clients,
     docs,
     feedback,
     operations,
@@ -46,6 +47,7 @@ from . import (
     recommendations,
     strategies,
 )
+from .contract import CLIENT_SCHEME
 from .limits import BodyLimit
 from .metrics import Metrics
 from .problems import OperationIds, ProblemApi, problem, without_paths
@@ -131,7 +133,11 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
             "info": {"description": "Suggestions for telecom channels at each moment of a "
                                     "customer's journey, with eligibility and reasons."},
             "components": {"securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer"}}},
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "The admin token ([server] admin_token)."},
+                CLIENT_SCHEME: {"type": "http", "scheme": "bearer", "description": (
+                    "A client token ([server] client_tokens), or the admin token; needed only "
+                    "when the server sets client tokens.")}}},
         },
     )
     app.json.sort_keys = False  # keep the contract's field order: request_id first
@@ -161,6 +167,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
         response header, in error bodies and in the access log."""
         given = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+    clients.install(app, settings.client_tokens, settings.admin_token)
 
     @app.before_request
     def _check_body() -> Response | None:

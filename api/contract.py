@@ -4,7 +4,8 @@ Two apispec plugins, added to every document by :class:`api.problems.ProblemApi`
 
 - :class:`ErrorResponses` declares on each operation the error statuses the app's shared
   handlers can answer it with (a JSON body can be malformed, too large, of another type or
-  invalid; any /v1 operation can be rate-limited; any operation can fail), and types every
+  invalid; any /v1 operation can be rate-limited, and refused without a client token when the
+  server sets client tokens; any operation can fail), and types every
   error response of the document as the Problem schema in ``application/problem+json``;
 - :class:`NamedEnums` registers each :class:`~api.enums.NamedEnum` as a schema component and
   makes every :class:`~api.enums.Choice` field refer to it, so clients get one ``Moment``
@@ -42,6 +43,19 @@ RATE_LIMITED = ("More requests than the configured rate limit (``rate_limit``) a
 SERVER_ERROR = "The server failed; the error is logged under the reference in ``detail``."
 RETRY_AFTER = {"description": "Seconds to wait before sending the request again.",
                "schema": {"type": "integer", "minimum": 0}}
+UNAUTHORIZED = ("The server sets client tokens (``client_tokens``) and the request carries "
+                "none of them, nor the admin token, as its bearer token.")
+
+#: Paths a client token guards (see :mod:`api.clients`), and those under them that guard
+#: themselves with the admin token.
+CLIENT_PREFIX, ADMIN_PREFIX = "/v1/", "/v1/admin/"
+#: The OpenAPI security scheme of a client token.
+CLIENT_SCHEME = "clientToken"
+
+
+def guarded(path: str) -> bool:
+    """Whether a call to ``path`` needs a client token when the server sets any."""
+    return path.startswith(CLIENT_PREFIX) and not path.startswith(ADMIN_PREFIX)
 
 
 class ErrorResponses(BasePlugin):
@@ -55,7 +69,11 @@ class ErrorResponses(BasePlugin):
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
             declared = {str(code) for code in responses}
-            for status, (description, headers) in self._expected(operation).items():
+            expected = self._expected(operation)
+            if path is not None and guarded(path):  # optional: open without client tokens
+                operation.setdefault("security", [{}, {CLIENT_SCHEME: []}])
+                expected[401] = (UNAUTHORIZED, None)
+            for status, (description, headers) in expected.items():
                 if str(status) not in declared:
                     response: dict[str, Any] = {"description": description}
                     if headers:

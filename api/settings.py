@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MAXIMA = {"max_body_bytes": 64 * 1024 * 1024, "reload_poll_seconds": 3600.0, "workers": 256,
           "threads": 1024, "timeout": 3600, "request_timeout": 600.0}
 
+#: A client token's name: what the access log and errors call the caller.
+CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MIN_TOKEN_LENGTH = 16
+
 #: Environment variable -> ``[server]`` key it overrides.
 ENVIRONMENT = {
     "RECOMMENDER_DIR": "dir",
@@ -30,6 +35,7 @@ ENVIRONMENT = {
     "RECOMMENDER_MAX_BODY_BYTES": "max_body_bytes",
     "RECOMMENDER_ADMIN_TOKEN": "admin_token",
     "RECOMMENDER_VIEWER_TOKEN": "viewer_token",
+    "RECOMMENDER_CLIENT_TOKENS": "client_tokens",
     "RECOMMENDER_CORS_ORIGINS": "cors_origins",
     "RECOMMENDER_RELOAD_POLL_SECONDS": "reload_poll_seconds",
     "RECOMMENDER_RATE_LIMIT": "rate_limit",
@@ -48,6 +54,10 @@ class ServerSettings:
     :param admin_token: bearer token for ``/v1/admin/*``; admin endpoints are off without one.
     :param viewer_token: a second token that signs in to the console read-only (look and dry
         run; nothing saved, activated or rolled back); it opens no admin endpoint.
+    :param client_tokens: name -> bearer token of each caller of the ``/v1`` endpoints (a
+        channel's back end, the outbound system); when any is set, every ``/v1`` call but the
+        admin ones needs one of them (or the admin token). None by default: the endpoints are
+        open to whoever reaches the server.
     :param cors_origins: origins allowed to call the API from a browser.
     :param reload_poll_seconds: how often a worker checks whether another worker reloaded.
     :param rate_limit: per-client limit on the /v1 endpoints, e.g. ``"50/second"`` (per worker
@@ -66,6 +76,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     admin_token: str | None = field(default=None, repr=False)
     viewer_token: str | None = field(default=None, repr=False)
+    client_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
     cors_origins: tuple[str, ...] = ()
     reload_poll_seconds: float = 1.0
     rate_limit: str | None = None
@@ -108,7 +119,7 @@ class ServerSettings:
     def _validated(cls, root: Path, values: dict[str, Any], source: str) -> ServerSettings:
         known = {"store", "models", "max_body_bytes", "admin_token", "viewer_token", "cors_origins",
                  "reload_poll_seconds", "rate_limit", "bind", "workers", "threads", "timeout",
-                 "request_timeout"}
+                 "request_timeout", "client_tokens"}
         for key in values:
             if key not in known:
                 raise ConfigError(source, f"server.{key}", f"unknown key; expected one of "
@@ -139,13 +150,19 @@ class ServerSettings:
         tokens = {}
         for key in ("admin_token", "viewer_token"):
             token = values.get(key)
-            if token is not None and (not isinstance(token, str) or len(token) < 16):
+            if token is not None and (not isinstance(token, str)
+                                      or len(token) < MIN_TOKEN_LENGTH):
                 raise ConfigError(source, f"server.{key}", "must be a string of at least 16 "
                                   "characters")
             tokens[key] = token
         if tokens["viewer_token"] is not None and tokens["viewer_token"] == tokens["admin_token"]:
             raise ConfigError(source, "server.viewer_token", "must differ from admin_token: "
                               "whoever holds it could change what is served")
+        clients = _client_tokens(values.get("client_tokens"), source)
+        for name, token in clients.items():
+            if token in (tokens["admin_token"], tokens["viewer_token"]):
+                raise ConfigError(source, f"server.client_tokens.{name}",
+                                  "must differ from the admin and viewer tokens")
         origins = values.get("cors_origins", ())
         if isinstance(origins, str):
             origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -164,7 +181,7 @@ class ServerSettings:
             root=root, rate_limit=rate_limit, store=path("store"), models=path("models"),
             max_body_bytes=number("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES, 1024),
             admin_token=tokens["admin_token"], viewer_token=tokens["viewer_token"],
-            cors_origins=tuple(origins),
+            client_tokens=clients, cors_origins=tuple(origins),
             reload_poll_seconds=number("reload_poll_seconds", float, 1.0, 0.0),
             bind=str(values.get("bind", "127.0.0.1:8000")),
             workers=number("workers", int, os.cpu_count() or 1, 1),
@@ -172,3 +189,38 @@ class ServerSettings:
             timeout=number("timeout", int, 30, 1),
             request_timeout=number("request_timeout", float, 10.0, 1.0),
         )
+
+
+def _client_tokens(value: Any, source: str) -> dict[str, str]:
+    """``client_tokens``: a table of name = token, or (from the environment) the text
+    ``name=token,name=token``."""
+    key = "server.client_tokens"
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        pairs: dict[str, Any] = {}
+        for item in (part.strip() for part in value.split(",")):
+            name, sep, token = item.partition("=")
+            if not item or not sep:
+                raise ConfigError(source, key, f"expected name=token,name=token; got an entry "
+                                  f"{item[:20]!r}")
+            if name.strip() in pairs:
+                raise ConfigError(source, key, f"{name.strip()!r} is given twice")
+            pairs[name.strip()] = token.strip()
+        value = pairs
+    if not isinstance(value, dict):
+        raise ConfigError(source, key, "must be a table of name = token")
+    out: dict[str, str] = {}
+    for name, token in value.items():
+        if not CLIENT_NAME.fullmatch(name):
+            raise ConfigError(source, key, f"client name {name[:70]!r}: use 1 to 64 letters, "
+                              f"digits, '_', '.' or '-'")
+        if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH or any(
+                ch.isspace() or ch == "," for ch in token):
+            raise ConfigError(source, f"{key}.{name}", f"must be a string of at least "
+                              f"{MIN_TOKEN_LENGTH} characters, without spaces or commas")
+        if token in out.values():
+            raise ConfigError(source, f"{key}.{name}", "is another client's token: give "
+                              "each client its own, so the log tells them apart")
+        out[name] = token
+    return out

@@ -65,11 +65,38 @@ def test_the_viewer_token_comes_from_the_file_or_the_environment(tmp_path):
     ("reload_poll_seconds = nan", "server.reload_poll_seconds"),
     ("threads = 1000000", "server.threads"),
     ("timeout = -inf", "server.timeout"),
+    ('client_tokens = "app"', "server.client_tokens"),
+    ("client_tokens = 5", "server.client_tokens"),
+    ('client_tokens = { app = "short" }', "server.client_tokens.app"),
+    ('client_tokens = { app = 12345678901234567890 }', "server.client_tokens.app"),
+    (f'client_tokens = {{ app = "{"a b" * 8}" }}', "server.client_tokens.app"),
+    (f'client_tokens = {{ "a pp" = "{"a" * 20}" }}', "server.client_tokens"),
+    (f'client_tokens = {{ app = "{"a" * 20}", web = "{"a" * 20}" }}',
+     "server.client_tokens.web"),
+    (f'admin_token = "{"a" * 20}"\nclient_tokens = {{ app = "{"a" * 20}" }}',
+     "server.client_tokens.app"),
 ])
 def test_bad_settings_name_the_key(tmp_path, server, key):
     root = write_config(tmp_path / "ws", server)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         ServerSettings.load(root, environ={})
+
+
+def test_client_tokens_come_from_the_file_or_the_environment(tmp_path):
+    root = write_config(tmp_path / "ws", f'client_tokens = {{ app = "{"p" * 20}" }}')
+    assert ServerSettings.load(root, environ={}).client_tokens == {"app": "p" * 20}
+    s = ServerSettings.load(root, environ={
+        "RECOMMENDER_CLIENT_TOKENS": f" app={'q' * 20} , crm-outbound={'r' * 16}"})
+    assert s.client_tokens == {"app": "q" * 20, "crm-outbound": "r" * 16}
+    assert "q" * 20 not in repr(s) and ServerSettings.load(tmp_path, environ={}).client_tokens == {}
+
+
+@pytest.mark.parametrize("value", ["app", "app=" + "a" * 20 + ",app=" + "b" * 20,
+                                   "app=" + "a" * 20 + ",", "=" + "a" * 20, "app=short"])
+def test_bad_client_tokens_in_the_environment_are_refused_without_the_token(tmp_path, value):
+    with pytest.raises(ConfigError, match="server.client_tokens") as info:
+        ServerSettings.load(tmp_path, environ={"RECOMMENDER_CLIENT_TOKENS": value})
+    assert "a" * 20 not in str(info.value) and "b" * 20 not in str(info.value)
 
 
 def test_an_empty_folder_is_refused_with_the_way_out(tmp_path):
