@@ -168,8 +168,6 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
         given = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
-    clients.install(app, settings.client_tokens, settings.admin_token)
-
     @app.before_request
     def _check_body() -> Response | None:
         if request.environ.get(BodyLimit.OVER):
@@ -207,6 +205,8 @@ def create_app(root: str | Path | None = None, *, settings: ServerSettings | Non
                      "docs.docs", "api-docs.openapi_json", "index"):
             if view in app.view_functions:
                 limiter.exempt(app.view_functions[view])
+    # After the limiter: a refused call counts against the caller's limit (token guessing).
+    clients.install(app, settings.client_tokens, settings.admin_token)
     from .console import mount as mount_console  # the operator console, under /console
 
     mount_console(app)

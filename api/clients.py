@@ -15,10 +15,11 @@ import hmac
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from .contract import guarded
 from .problems import problem
+from .settings import ADMIN_CLIENT as ADMIN
 
 log = logging.getLogger("recommender.api")
 
@@ -28,10 +29,10 @@ class ClientTokens:
     token each time, so neither the answer nor its timing says which token was close."""
 
     def __init__(self, tokens: Mapping[str, str], admin_token: str | None):
-        known = dict(tokens)
+        known = list(tokens.items())
         if admin_token is not None:
-            known["admin"] = admin_token
-        self._digests = [(name, _digest(token)) for name, token in known.items()]
+            known.append((ADMIN, admin_token))
+        self._digests = [(name, _digest(token)) for name, token in known]
 
     def who(self, authorization: str) -> str | None:
         scheme, _, given = authorization.partition(" ")
@@ -44,7 +45,8 @@ class ClientTokens:
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    # Header values arrive decoded as Latin-1; settings allow printable ASCII tokens only.
+    return hashlib.sha256(token.encode("latin-1", "replace")).digest()
 
 
 def install(app: Flask, tokens: Mapping[str, str], admin_token: str | None) -> None:
@@ -57,12 +59,11 @@ def install(app: Flask, tokens: Mapping[str, str], admin_token: str | None) -> N
     def _client_token() -> Response | None:
         if request.method == "OPTIONS" or not guarded(request.path):
             return None  # a browser's preflight carries no credentials
-        client = clients.who(request.headers.get("Authorization", ""))
-        if client is None:
-            log.warning("refused %s %s from %s: no valid client token", request.method,
+        if clients.who(request.headers.get("Authorization", "")) is None:
+            # %r: a path can hold an encoded newline, which must not start a forged log line
+            log.warning("refused %s %r from %s: no valid client token", request.method,
                         request.path, request.remote_addr)
             return problem(401, "a valid client bearer token is required: this server names "
                                 "its callers (client_tokens)",
                            headers={"WWW-Authenticate": 'Bearer realm="recommender"'})
-        g.client = client
         return None

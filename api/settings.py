@@ -23,8 +23,12 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MAXIMA = {"max_body_bytes": 64 * 1024 * 1024, "reload_poll_seconds": 3600.0, "workers": 256,
           "threads": 1024, "timeout": 3600, "request_timeout": 600.0}
 
-#: A client token's name: what the access log and errors call the caller.
+#: A client token's name: a label for the caller, as the settings give it.
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: A client token: printable ASCII (HTTP headers arrive as Latin-1), no space or comma.
+CLIENT_TOKEN = re.compile(r"[!-+\--~]{16,}")
+#: The name the admin token goes by among callers; no client may take it.
+ADMIN_CLIENT = "admin"
 MIN_TOKEN_LENGTH = 16
 
 #: Environment variable -> ``[server]`` key it overrides.
@@ -159,10 +163,10 @@ class ServerSettings:
             raise ConfigError(source, "server.viewer_token", "must differ from admin_token: "
                               "whoever holds it could change what is served")
         clients = _client_tokens(values.get("client_tokens"), source)
-        for name, token in clients.items():
+        for n, token in enumerate(clients.values(), 1):
             if token in (tokens["admin_token"], tokens["viewer_token"]):
-                raise ConfigError(source, f"server.client_tokens.{name}",
-                                  "must differ from the admin and viewer tokens")
+                raise ConfigError(source, "server.client_tokens", f"entry {n}: must differ "
+                                  f"from the admin and viewer tokens")
         origins = values.get("cors_origins", ())
         if isinstance(origins, str):
             origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -193,34 +197,40 @@ class ServerSettings:
 
 def _client_tokens(value: Any, source: str) -> dict[str, str]:
     """``client_tokens``: a table of name = token, or (from the environment) the text
-    ``name=token,name=token``."""
+    ``name=token,name=token``. Errors name the entry by its place, never by its text: a name
+    left out would put the token where the name goes."""
     key = "server.client_tokens"
     if value is None or value == "":
         return {}
     if isinstance(value, str):
-        pairs: dict[str, Any] = {}
-        for item in (part.strip() for part in value.split(",")):
+        key = "server.client_tokens (or RECOMMENDER_CLIENT_TOKENS)"
+        entries = []
+        for n, item in enumerate((part.strip() for part in value.split(",")), 1):
             name, sep, token = item.partition("=")
-            if not item or not sep:
-                raise ConfigError(source, key, f"expected name=token,name=token; got an entry "
-                                  f"{item[:20]!r}")
-            if name.strip() in pairs:
-                raise ConfigError(source, key, f"{name.strip()!r} is given twice")
-            pairs[name.strip()] = token.strip()
-        value = pairs
-    if not isinstance(value, dict):
+            if not sep:
+                raise ConfigError(source, key, f"entry {n}: expected name=token, with entries "
+                                  f"separated by commas")
+            entries.append((name.strip(), token.strip()))
+    elif isinstance(value, dict):
+        entries = list(value.items())
+    else:
         raise ConfigError(source, key, "must be a table of name = token")
     out: dict[str, str] = {}
-    for name, token in value.items():
-        if not CLIENT_NAME.fullmatch(name):
-            raise ConfigError(source, key, f"client name {name[:70]!r}: use 1 to 64 letters, "
-                              f"digits, '_', '.' or '-'")
-        if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH or any(
-                ch.isspace() or ch == "," for ch in token):
-            raise ConfigError(source, f"{key}.{name}", f"must be a string of at least "
-                              f"{MIN_TOKEN_LENGTH} characters, without spaces or commas")
+    for n, (name, token) in enumerate(entries, 1):
+        if not isinstance(name, str) or not CLIENT_NAME.fullmatch(name):
+            raise ConfigError(source, key, f"entry {n}: a name is 1 to 64 letters, digits, "
+                              f"'_', '.' or '-'")
+        if name == ADMIN_CLIENT:
+            raise ConfigError(source, key, f"entry {n}: {ADMIN_CLIENT!r} is the admin token's "
+                              f"name; give the client another")
+        if name in out:
+            raise ConfigError(source, key, f"entry {n}: its name is given before")
+        if not isinstance(token, str) or not CLIENT_TOKEN.fullmatch(token):
+            raise ConfigError(source, key, f"entry {n}: a token is at least "
+                              f"{MIN_TOKEN_LENGTH} printable ASCII characters, without spaces "
+                              f"or commas")
         if token in out.values():
-            raise ConfigError(source, f"{key}.{name}", "is another client's token: give "
-                              "each client its own, so the log tells them apart")
+            raise ConfigError(source, key, f"entry {n}: another client's token: give "
+                              f"each client its own, so one can be revoked alone")
         out[name] = token
     return out

@@ -102,7 +102,7 @@ def test_a_client_token_opens_no_admin_endpoint(server):
     assert status == 401 and "admin" in problem["detail"]
 
 
-def test_the_document_says_which_operations_take_a_client_token(server):
+def test_the_document_says_which_operations_can_answer_401(server):
     spec = call(server["base"], "GET", "/openapi.json")[2]
     schemes = spec["components"]["securitySchemes"]
     assert schemes["clientToken"]["scheme"] == "bearer"
@@ -111,10 +111,28 @@ def test_the_document_says_which_operations_take_a_client_token(server):
                     "/v1/products/intl_roaming/audience?top=3":
                         "/v1/products/{product_id}/audience"}.get(path, path)
         operation = spec["paths"][template][method.lower()]
-        assert operation["security"] == [{}, {"clientToken": []}], path
-        assert "401" in operation["responses"], path
+        assert "security" not in operation, path  # generated clients keep a plain Client
+        assert "client_tokens" in operation["responses"]["401"]["description"], path
     assert spec["paths"]["/v1/admin/reload"]["post"]["security"] == [{"bearerAuth": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+def test_a_refused_path_cannot_forge_a_log_line(server):
+    call(server["base"], "GET", "/v1/x%0a127.0.0.1%20-%20-%20FORGED%20GET%20/v1/admin/reload")
+    lines = (server["ws"].root / "server.log").read_text().splitlines()
+    assert not any(line.startswith("127.0.0.1 - - FORGED") for line in lines)
+    assert any("FORGED" in line and "no valid client token" in line for line in lines)
+
+
+def test_refused_calls_count_against_the_rate_limit(sample_workspace, tmp_path):
+    """Guessing tokens is throttled like any other call: the limit counts the 401s."""
+    ws = copy_workspace(sample_workspace, tmp_path / "ws")
+    env = {"RECOMMENDER_CLIENT_TOKENS": f"app={APP_TOKEN}", "RECOMMENDER_RATE_LIMIT": "5/minute"}
+    with serving(ws.root, tmp_path / "server.log", "--workers", "1", env=env) as (base, _):
+        statuses = [call(base, "GET", "/v1/strategies", headers=bearer(f"guess-{n:012d}"))[0]
+                    for n in range(7)]
+        assert statuses == [401] * 5 + [429] * 2
+        assert call(base, "GET", "/v1/strategies", headers=bearer(APP_TOKEN))[0] == 429
 
 
 def test_no_token_reaches_the_log(server):
