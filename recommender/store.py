@@ -600,14 +600,20 @@ class Store:
 
     #: A session's last use is written at most this often (s): a page view seldom writes.
     SESSION_TOUCH_S = 60.0
+    #: Open console sessions kept at most; a sign-in beyond ends the least recently used.
+    MAX_CONSOLE_SESSIONS = 1000
 
     def open_console_session(self, role: str, *, now: float, idle_s: float) -> str:
         """A new console session with ``role``: its random id. Sessions idle for more than
-        ``idle_s`` are dropped on the way."""
+        ``idle_s``, and the least recently used beyond :attr:`MAX_CONSOLE_SESSIONS`, are
+        dropped on the way (scripted sign-ins cannot grow the table)."""
         session_id = secrets.token_urlsafe(32)
         with self.transaction() as db:
             db.execute("DELETE FROM console_sessions WHERE seen < ?", (now - idle_s,))
             db.execute("INSERT INTO console_sessions VALUES (?, ?, ?)", (session_id, role, now))
+            db.execute("DELETE FROM console_sessions WHERE id IN (SELECT id FROM "
+                       "console_sessions ORDER BY seen DESC LIMIT -1 OFFSET ?)",
+                       (self.MAX_CONSOLE_SESSIONS,))
         return session_id
 
     def console_session_role(self, session_id: str, *, now: float, idle_s: float

@@ -9,10 +9,12 @@ import hmac
 import http.cookiejar
 import json
 import re
+import sqlite3
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from api_support import ADMIN_TOKEN, copy_workspace, serving
@@ -231,6 +233,48 @@ def test_a_copy_of_a_signed_out_cookie_opens_nothing_on_any_worker(app, workspac
     assert status_elsewhere(replay, workspace.root) == 303
     assert other.get("/console/models/").status_code == 200
     assert status_elsewhere(other, workspace.root) == 200
+
+
+@contextmanager
+def store_locked(workspace):
+    """Another writer (an import) holding the store's write lock."""
+    db = sqlite3.connect(workspace.store_path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
+def test_a_busy_store_makes_sign_in_a_503_saying_why_and_sign_out_still_signs_out(
+        app, workspace, caplog):
+    client = app.test_client()
+    csrf = sign_in(client)
+    page = app.test_client()
+    page.get("/console/language/en")
+    form = page.get("/console/sign-in")
+    with store_locked(workspace):
+        started = time.monotonic()
+        response = page.post("/console/sign-in", data={
+            "token": ADMIN_TOKEN, "csrf_token": csrf_of(text(form))})
+        assert time.monotonic() - started < 5
+        assert response.status_code == 503 and "could not record the sign-in" in text(response)
+        assert page.get("/console/models/").status_code == 303  # no session was made
+        out = client.post("/console/sign-out", data={"csrf_token": csrf})
+        assert out.status_code == 303 and "/sign-in" in out.headers["Location"]
+    assert client.get("/console/models/").status_code == 303  # this browser is signed out
+    assert "could not be ended on the server" in caplog.text
+    assert ADMIN_TOKEN not in caplog.text
+
+
+def test_scripted_sign_ins_keep_the_newest_sessions_only(app, workspace, monkeypatch):
+    store = app.extensions["recommender"].slot.engine.store
+    monkeypatch.setattr(store, "MAX_CONSOLE_SESSIONS", 3)
+    clients = [app.test_client() for _ in range(5)]
+    for client in clients:
+        sign_in(client)
+    assert [c.get("/console/").status_code for c in clients] == [303, 303, 200, 200, 200]
 
 
 def test_signing_in_again_ends_the_session_it_replaces(viewer_app):

@@ -43,7 +43,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from recommender.errors import ContextError
 from recommender.i18n import parse_locale
-from recommender.store import Store
+from recommender.store import Store, StoreError
 
 from ..state import service
 from .sessions import ConsoleSessions
@@ -206,12 +206,18 @@ def sign_in() -> Any:
         log.warning("console: sign-in refused (not a console token) from %s",
                     request.remote_addr)
         return form(failed=True, next=next_path), 401
+    try:
+        session_id = sessions().open(granted)
+    except StoreError as e:
+        log.error("console: sign-in as %s not recorded: the store is busy or failing (%s)",
+                  granted, e.code or type(e).__name__)
+        return form(busy=True, next=next_path), 503
     log.info("console: signed in as %s from %s", granted, request.remote_addr)
     locale = session.get("locale")
     sessions().close(session.get("sid"))  # signing in again ends the session it replaces
     session.clear()
     session.permanent = True
-    session["sid"] = sessions().open(granted)
+    session["sid"] = session_id
     g.console_role = granted
     session["csrf"] = secrets.token_urlsafe(32)
     if locale:

@@ -7,11 +7,17 @@ store the sessions live in it, so every worker sees a sign-in and a sign-out; wi
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
 
-from recommender.store import Store
+from recommender.store import Store, StoreError
+
+log = logging.getLogger("recommender.console")
+
+#: Longest a sign-in or sign-out waits for another writer (an import) to release the store (s).
+WRITE_WAIT_S = 2.0
 
 
 class ConsoleSessions:
@@ -24,10 +30,14 @@ class ConsoleSessions:
         self._lock = threading.Lock()
 
     def open(self, role: str) -> str:
-        """A new session with ``role``; its id."""
+        """A new session with ``role``; its id.
+
+        :raises StoreError: the store stayed busy for :data:`WRITE_WAIT_S` or cannot be written.
+        """
         now = time.time()
         if self.store is not None:
-            return self.store.open_console_session(role, now=now, idle_s=self.idle_s)
+            with self.store.busy_timeout(WRITE_WAIT_S):
+                return self.store.open_console_session(role, now=now, idle_s=self.idle_s)
         session_id = secrets.token_urlsafe(32)
         with self._lock:
             for key in [k for k, (_, seen) in self._in_process.items() if seen < now - self.idle_s]:
@@ -49,12 +59,22 @@ class ConsoleSessions:
             self._in_process[session_id] = (found[0], now)
             return found[0]
 
-    def close(self, session_id: object) -> None:
-        """End a session (nothing happens when it is not open)."""
+    def close(self, session_id: object) -> bool:
+        """End a session (nothing happens when it is not open); False when the store could
+        not record it (busy past :data:`WRITE_WAIT_S`, or failing): the session then lasts
+        until it is idle for ``idle_s``, and the failure is logged."""
         if not isinstance(session_id, str) or not session_id:
-            return
+            return True
         if self.store is not None:
-            self.store.close_console_session(session_id)
+            try:
+                with self.store.busy_timeout(WRITE_WAIT_S):
+                    self.store.close_console_session(session_id)
+            except StoreError as e:
+                log.error("console: a session could not be ended on the server (%s); it "
+                          "expires when idle for %g hours", e.code or type(e).__name__,
+                          self.idle_s / 3600)
+                return False
         else:
             with self._lock:
                 self._in_process.pop(session_id, None)
+        return True
