@@ -487,9 +487,12 @@ def evaluate(directory: Path | None, csv_dir: Path | None, input_file: Path | No
                                  bootstrap_samples=bootstrap, seed=seed, max_users=max_users,
                                  plugin_manager=plugin_manager, progress=progress)
     except ConfigError as e:
-        if e.key not in {"strategies." + p.partition("=")[0].strip() for p in params}:
+        setting = e.key.removeprefix("strategies.")
+        strategy = setting.partition(".")[0]
+        if not e.key.startswith("strategies.") or not any(
+                p.partition("=")[0].strip().partition(".")[0] == strategy for p in params):
             raise
-        raise click.BadParameter(f"{e.key.removeprefix('strategies.')}: {e.message}",
+        raise click.BadParameter(f"{setting}: {e.message.removeprefix(strategy + ': ')}",
                                  param_hint="--param") from None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--strategies/--moments") from None

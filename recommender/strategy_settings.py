@@ -149,8 +149,8 @@ def build_strategy(cls: type[S], config: Config, *args: Any, **objects: Any) -> 
     try:
         return cls(*args, **objects, **settings)
     except (TypeError, ValueError) as e:
-        words = str(e).split()
-        key = words[0] if words and words[0] in settings else None
+        words = (word.strip(":,.'\"") for word in str(e).split())  # "name: c must be"
+        key = next((word for word in words if word in settings), None)
         raise ConfigError(config.source, f"strategies.{name}" + (f".{key}" if key else ""),
                           str(e)) from e
 

@@ -239,6 +239,8 @@ def test_cli_contract_on_baskets(tmp_path):
      "Invalid value for --param: cf.factors: factors must be an integer >= 1, got 'abc'"),
     (["--input", "{f}", "--param", "association.min_support=-1"],
      "Invalid value for --param: association.min_support:"),
+    (["--input", "{f}", "--param", "propensity.c=-1"],
+     "Invalid value for --param: propensity.c: c must be"),
     (["--input", "{f}", "--json", "{f}/r.json"], "Invalid value for --json: cannot make the "
                                                  "folder"),
     (["--input", "{f}", "--html", "{f}/x/r.html"], "Invalid value for --html"),
