@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog, Exclusion
+from .contact_policy import MAX_CLOCK_SKEW_S
 from .context import Moment, RequestContext
 from .i18n import tr
 
@@ -65,8 +66,8 @@ def likely_need(
         look = context.evolve(moment=Moment.QUERY, product=None, failure_reason=None)
         codes = None
         for ts, product, _channel, _reason in store.recent_failures(
-            context.customer.id, int(now) - RECENT_FAILURE_S
-        ):
+            context.customer.id, int(now) - RECENT_FAILURE_S, int(now) + MAX_CLOCK_SKEW_S
+        ):  # a failure dated later (an import's typo) has not happened yet
             if product not in catalog:
                 continue
             if codes is None:

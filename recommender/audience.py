@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from .attributes import AttributeTable, decode
 from .catalog import Catalog, ProductKind
-from .contact_policy import DAY, WEEK, ContactPolicy
+from .contact_policy import DAY, MAX_CLOCK_SKEW_S, WEEK, ContactPolicy
 from .context import CHANNEL_IDS, Network
 from .store import TAG_SEPARATOR, Store
 from .training import LIFECYCLES, OSES, PERSONAS, TIERS, EventLog, TrainingData
@@ -252,7 +252,8 @@ def _contact_counts(policy: ContactPolicy, store: Store, catalog: Catalog,
     rows = store.contacts_of(ids[0], ids[-1], int(now - WEEK))
     position = {cid: i for i, cid in enumerate(ids.tolist())}
     keep = [(position[c], catalog.index[p], ts, ch == channel)
-            for c, p, ts, ch in rows if c in position and p in catalog.index and now - ts < WEEK]
+            for c, p, ts, ch in rows if c in position and p in catalog.index
+            and -MAX_CLOCK_SKEW_S <= now - ts < WEEK]
     if not keep:
         return budget, per_business
     who, what, ts, here = (np.array(col) for col in zip(*keep, strict=True))
@@ -285,6 +286,7 @@ def _suppressed(
         for c, p, ts, ch in rows
         if c in position
         and p in catalog.index
+        and ts <= now + MAX_CLOCK_SKEW_S  # dated later: not happened yet
         and (policy.across_channels or channel is None or ch == channel)
     ]
     if not keep:

@@ -1063,13 +1063,16 @@ class Store:
             (customer_id, since))
         return [Response(*row) for row in rows]
 
-    def recent_failures(self, customer_id: str, since: int) -> list[tuple[int, str, str, str]]:
-        """The customer's failed orders since ``since`` (unix seconds), newest first, as
-        ``(ts, product, channel, failure_reason)``: what a hotline agent should know of."""
+    def recent_failures(self, customer_id: str, since: int, until: int | None = None
+                        ) -> list[tuple[int, str, str, str]]:
+        """The customer's failed orders from ``since`` to ``until`` (unix seconds; no upper
+        bound when None), newest first, as ``(ts, product, channel, failure_reason)``: what a
+        hotline agent should know of."""
         rows = self.db.execute(
             "SELECT ts, product_id, channel, COALESCE(failure_reason, 'other') FROM events "
-            "WHERE customer_id = ? AND ts >= ? AND kind = 'failure' ORDER BY ts DESC LIMIT 5",
-            (customer_id, since))
+            "WHERE customer_id = ? AND ts BETWEEN ? AND ? AND kind = 'failure' "
+            "ORDER BY ts DESC LIMIT 5",
+            (customer_id, since, 2**63 - 1 if until is None else until))
         return [tuple(row) for row in rows]
 
     def recent_events(self, customer_id: str, *, since: int | None = None, limit: int = 20,

@@ -107,6 +107,10 @@ def test_the_likely_need_puts_the_event_first_then_recent_failures_then_tags(tmp
                 (now - RECENT_FAILURE_S - 1, "C1", "daypass", "app", "failure", "other"),
                 (now - 60, "C2", "daypass", "app", "failure", "other"),  # someone else
                 (now - 60, "C1", "daypass", "app", "success", None),
+                # dated ahead (an import's typo): not happened yet, and not pushing out the
+                # real failure from the five newest
+                *[(now + 3600 * 24 * 365 * (70 + n), "C1", "daypass", "app", "failure",
+                   "other") for n in range(5)],
             ],
         )  # not a failure
         out = likely_need(

@@ -37,6 +37,13 @@ def outbound(sample_workspace: Workspace, tmp_path_factory: pytest.TempPathFacto
                     f"d{i}", "r", "intl_roaming", "dismiss", now - 3600 * (i + 1), "C0000010", "app"
                 )
             )
+        for i in range(2):  # two refusals dated in 2100 (an import's typo): not happened yet
+            store.add_feedback(
+                FeedbackEvent(
+                    f"f{i}", "r", "cloud_storage", "dismiss", 4_102_444_800 + 86400 * i,
+                    "C0000012", "app"
+                )
+            )
         store.db.execute("UPDATE customers SET tags = 'dnd' WHERE id = 'C0000011'")
     return ws
 
