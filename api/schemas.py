@@ -324,7 +324,10 @@ class FeedbackRequestSchema(StrictSchema):
     action = _enum(FEEDBACK_ACTION, "What the customer did with the suggestion.",
                    required=True)
     ts = fields.Integer(strict=True, validate=validate.Range(0, 2**41), metadata={
-        "description": "Unix time in seconds; the server's clock when absent."})
+        "description": f"Unix time in seconds, at most {MAX_CLOCK_SKEW_S} s ahead of the "
+                       f"server's clock "
+                       "(events dated later have not happened yet); the server's clock when "
+                       "absent."})
     customer_id = fields.String(validate=ID)
     channel = _enum(CHANNEL, "Channel that showed the suggestion.")
     moment = _enum(MOMENT, "Moment at which it was shown.")
