@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -529,6 +530,17 @@ def warm(engine: Engine, request: RecommendationRequest, calls: int) -> None:
         assert not engine.recommend(request).errors
 
 
+@contextmanager
+def computing(ws: Workspace, strategy: object, *, timeout_ms: int, debug: bool = True
+              ) -> Iterator[tuple[Engine, RecommendationRequest]]:
+    """An engine blending the one query strategy ``computes`` (fast_strategy_ms 50), and a
+    smartphone customer's query for it."""
+    with engine_with(ws, [("threads", StrategyPlugin(strategy))], {"query": {"computes": 1.0}},
+                     strategy_timeout_ms=timeout_ms, fast_strategy_ms=50) as engine:
+        yield engine, RecommendationRequest(a_smartphone_customer(engine), "app", "query",
+                                            debug=debug)
+
+
 @pytest.mark.parametrize("fast_ms", [5.0, 0.0])
 def test_a_fast_strategy_that_starts_hanging_is_cut_off_then_isolated(
         sample_workspace: Workspace, fast_ms: float) -> None:
@@ -714,10 +726,8 @@ def test_a_request_thread_strategy_that_gets_slow_goes_back_to_the_pool(
     from recommender.engine import FAST_RECORD
 
     strategy = ThreadRecorder("computes", "cloud_storage", blocks=False)
-    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
-                     {"query": {"computes": 1.0}}, strategy_timeout_ms=500,
-                     fast_strategy_ms=50) as engine:
-        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query")
+    with computing(sample_workspace, strategy, timeout_ms=500, debug=False) as (engine,
+                                                                               request):
         warm(engine, request, FAST_RECORD)
         assert engine._partition(["computes"])[3] == ["computes"]
         strategy.delay = 0.1  # within the budget, over fast_strategy_ms
@@ -821,11 +831,7 @@ def test_a_slow_call_that_raises_counts_as_slow(sample_workspace: Workspace) -> 
     from recommender.engine import FAST_RECORD
 
     strategy = SlowThenRaising("computes", "cloud_storage", blocks=False)
-    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
-                     {"query": {"computes": 1.0}}, strategy_timeout_ms=500,
-                     fast_strategy_ms=50) as engine:
-        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query",
-                                        debug=True)
+    with computing(sample_workspace, strategy, timeout_ms=500) as (engine, request):
         warm(engine, request, FAST_RECORD)
         assert engine._partition(["computes"])[3] == ["computes"]
         strategy.delay, strategy.fail = 0.1, True
@@ -842,11 +848,7 @@ def test_requests_do_not_join_a_request_thread_call_that_hangs(
     from recommender.engine import FAST_RECORD
 
     strategy = ThreadRecorder("computes", "cloud_storage", blocks=False)
-    with engine_with(sample_workspace, [("threads", StrategyPlugin(strategy))],
-                     {"query": {"computes": 1.0}}, strategy_timeout_ms=100,
-                     fast_strategy_ms=50) as engine:
-        request = RecommendationRequest(a_smartphone_customer(engine), "app", "query",
-                                        debug=True)
+    with computing(sample_workspace, strategy, timeout_ms=100) as (engine, request):
         warm(engine, request, FAST_RECORD + 1)
         strategy.delay = 0.6
         calls = len(strategy.threads)
